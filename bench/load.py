@@ -1,0 +1,325 @@
+"""End-to-end load benchmark through the Telegram webhook path (issue 13).
+
+    python bench/load.py [--seconds 10] [--chats 64] [--pg-url URL] [--only NAME ...]
+
+Side by side in one run, against the same fake Bot API (bench/fake_bot_api.py, in this
+process, pinned to CPU 0) with each bot pinned to CPU 1 (one core) where possible:
+
+- echo-httpx / echo-aiohttp: a bare python-telegram-bot echo bot (bench/echo_bot.py), PTB's
+  default networking and an aiohttp request backend;
+- crmbot-sqlite: `crmbot run` in webhook mode on SQLite, storing every message and reply and
+  matching every question against the sample KB;
+- crmbot-pg-1 / crmbot-pg-2: the same on PostgreSQL with one and two processes (not pinned).
+
+For each: the maximum rate with closed-loop chats (each chat waits for its reply before
+sending the next question), then latency p50/p99 at half that rate (open loop), and the bots'
+resident memory growth for 10,000 new conversations (crmbot-sqlite only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fake_bot_api import FakeBotApi
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-secret"
+QUESTIONS = [
+    "Where is my order?", "How much does shipping cost?", "How do I return an item?",
+    "Which payment methods do you accept?", "What are your opening hours?",
+    "How long does delivery take?", "Can I change my delivery address?",
+]
+_update_ids = itertools.count(1)
+
+
+@dataclass
+class Result:
+    name: str
+    max_rate: float = 0.0
+    closed_p50_ms: float = 0.0
+    half_rate: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    lost: int = 0
+    rss_mb_per_10k: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _update(chat_id: int, text: str) -> dict[str, object]:
+    n = next(_update_ids)
+    user = {"id": chat_id, "is_bot": False, "first_name": f"U{chat_id}"}
+    return {"update_id": n, "message": {
+        "message_id": n, "date": int(time.time()), "text": text, "from": user,
+        "chat": {"id": chat_id, "type": "private", "first_name": user["first_name"]},
+    }}
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+class Driver:
+    """Sends updates to the bot's webhook and waits for the fake API to see the replies."""
+
+    def __init__(self, api: FakeBotApi, targets: list[str]) -> None:
+        self.api = api
+        self.targets = itertools.cycle(targets)
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+
+    async def ask(self, chat_id: int, text: str, timeout: float = 20.0) -> float | None:
+        fut = self.api.expect_reply(chat_id)
+        started = time.perf_counter()
+        async with self.http.post(
+            next(self.targets), json=_update(chat_id, text),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as resp:
+            if resp.status != 200:
+                return None
+        try:
+            arrived = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return None
+        return arrived - started
+
+    async def closed_loop(self, chats: int, seconds: float, base: int) -> tuple[int, list[float]]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def user(chat_id: int) -> None:
+            for k in itertools.count():
+                if time.perf_counter() >= deadline:
+                    return
+                lat = await self.ask(chat_id, QUESTIONS[k % len(QUESTIONS)])
+                if lat is not None:
+                    latencies.append(lat)
+
+        await asyncio.gather(*(user(base + c) for c in range(chats)))
+        return len(latencies), latencies
+
+    async def open_loop(
+        self, rate: float, count: int, base: int, chats: int
+    ) -> tuple[list[float], int]:
+        tasks = []
+        start = time.perf_counter()
+        for i in range(count):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(
+                self.ask(base + i % chats, QUESTIONS[i % len(QUESTIONS)])))
+        results = await asyncio.gather(*tasks)
+        return [r for r in results if r is not None], sum(r is None for r in results)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for proc in [pid, *_children(pid)]:
+            try:
+                for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [int(x) for x in out.split()]
+
+
+def _pin(cpu: int) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+async def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _crmbot_env(api_url: str, port: int, db_url: str) -> dict[str, str]:
+    return {**os.environ,
+            "CRMBOT_DATABASE_URL": db_url, "CRMBOT_HTTP_PORT": str(port),
+            "CRMBOT_PUBLIC_URL": f"http://127.0.0.1:{port}", "CRMBOT_TELEGRAM_TOKEN": "123:bench",
+            "CRMBOT_TELEGRAM_API_URL": api_url, "CRMBOT_TELEGRAM_MODE": "webhook",
+            "CRMBOT_TELEGRAM_WEBHOOK_SECRET": SECRET, "CRMBOT_TELEGRAM_GLOBAL_RATE": "0",
+            "CRMBOT_LOG_LEVEL": "WARNING"}
+
+
+def _prepare_pg(pg_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(pg_url)
+    bench = admin.set(database="crmbot_bench").render_as_string(hide_password=False)
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    for sql in ("DROP DATABASE IF EXISTS crmbot_bench WITH (FORCE)",
+                "CREATE DATABASE crmbot_bench"):
+        subprocess.run(["psql", plain, "-qc", sql], check=True, capture_output=True)
+    subprocess.run([sys.executable, "bot.py", "db", "upgrade"], cwd=ROOT, check=True,
+                   env={**os.environ, "CRMBOT_DATABASE_URL": bench}, capture_output=True)
+    return bench
+
+
+Starter = Callable[[str], tuple[list[subprocess.Popen[bytes]], list[str]]]
+
+
+def starters(tmp: Path, pg_url: str | None) -> dict[str, Starter]:
+    def echo(backend: str) -> Starter:
+        def start(api_url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+            port = _free_port()
+            cmd = [*_pin(1), sys.executable, "bench/echo_bot.py", str(port), api_url, backend]
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+            return [proc], [f"http://127.0.0.1:{port}"]
+        return start
+
+    def crmbot(db: str, workers: int, pin: bool) -> Starter:
+        def start(api_url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+            port = _free_port()
+            db_url = db if db != "sqlite" else f"sqlite+aiosqlite:///{tmp}/bench-{port}.db"
+            if db == "pg":
+                assert pg_url
+                db_url = _prepare_pg(pg_url)
+            cmd = [*(_pin(1) if pin else []), sys.executable, "bot.py", "run",
+                   "--workers", str(workers)]
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=_crmbot_env(api_url, port, db_url),
+                                    stdout=subprocess.DEVNULL)
+            return [proc], [f"http://127.0.0.1:{port}"]
+        return start
+
+    found = {"echo-httpx": echo("httpx"), "echo-aiohttp": echo("aiohttp"),
+             "crmbot-sqlite": crmbot("sqlite", 1, True)}
+    if pg_url:
+        found["crmbot-pg-1"] = crmbot("pg", 1, True)
+        found["crmbot-pg-2"] = crmbot("pg", 2, False)
+    return found
+
+
+async def run_one(name: str, start: Starter, seconds: float, chats: int,
+                  memory: bool) -> Result:
+    api = FakeBotApi()
+    runner = web.AppRunner(api.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    procs, bases = start(api_url)
+    result = Result(name)
+    try:
+        for base in bases:
+            await _wait_http(f"{base}/healthz")
+        if name.startswith("crmbot"):
+            await asyncio.wait_for(api.webhook_set.wait(), 60)
+        driver = Driver(api, [f"{b}/telegram/webhook" for b in bases])
+        try:
+            await driver.closed_loop(chats, 2.0, base=1_000_000)  # warm-up
+            done, lats = await driver.closed_loop(chats, seconds, base=2_000_000)
+            result.max_rate = done / seconds
+            result.closed_p50_ms = _pct(lats, 0.5)
+            result.half_rate = result.max_rate / 2
+            count = max(50, int(result.half_rate * seconds))
+            lats, lost = await driver.open_loop(result.half_rate, count, 3_000_000, 2000)
+            result.p50_ms, result.p99_ms, result.lost = _pct(lats, 0.5), _pct(lats, 0.99), lost
+            if memory:
+                result.rss_mb_per_10k = await _memory(driver, procs, result.max_rate)
+        finally:
+            await driver.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        await runner.cleanup()
+    return result
+
+
+async def _memory(driver: Driver, procs: list[subprocess.Popen[bytes]], max_rate: float) -> float:
+    pids = [p.pid for p in procs]
+    before = _rss_mb(pids)
+    await driver.open_loop(max(50.0, 0.7 * max_rate), 10_000, 5_000_000, 10_000)
+    return _rss_mb(pids) - before
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--chats", type=int, default=64)
+    parser.add_argument("--pg-url", default=os.environ.get("CRMBOT_TEST_PG_URL"))
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--memory", action="store_true", help="also measure RSS per 10k chats")
+    parser.add_argument("--json", type=Path, help="write results here too")
+    args = parser.parse_args()
+    if _pin(0):
+        os.sched_setaffinity(0, {0})
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, start in starters(Path(tmp), args.pg_url).items():
+            if args.only and name not in args.only:
+                continue
+            print(f"running {name} …", file=sys.stderr, flush=True)
+            results.append(await run_one(name, start, args.seconds, args.chats,
+                                         args.memory and name == "crmbot-sqlite"))
+    _print(results)
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+
+
+def _print(results: list[Result]) -> None:
+    ref = next((r.max_rate for r in results if r.name == "echo-aiohttp"), None)
+    print("| bot | max msg/s (closed loop) | vs echo-aiohttp | p50 at max | rate for latency "
+          "| p50 ms | p99 ms | lost | RSS MB per 10k chats |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ratio = f"{r.max_rate / ref:.2f}x" if ref else "–"
+        rss = f"{r.rss_mb_per_10k:.1f}" if r.rss_mb_per_10k is not None else "–"
+        print(f"| {r.name} | {r.max_rate:.0f} | {ratio} | {r.closed_p50_ms:.1f} ms "
+              f"| {r.half_rate:.0f}/s | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.lost} | {rss} |")
+    print(f"\nmedian of closed-loop rates: {statistics.median([r.max_rate for r in results]):.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

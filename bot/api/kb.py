@@ -1,0 +1,257 @@
+"""/api/v1/kb: entries (list, search, CRUD), revision history and restore, import/export, match.
+
+An entry is addressed by (id, locale). Writes need the admin role and accept an optional
+``base_revision`` (the revision the client last saw): if someone else saved in between, the API
+answers 409 and writes nothing, so two admins cannot silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.api import kb_ops
+from bot.api.auth import principal
+from bot.api.base import (
+    PAGE_PARAMS,
+    ApiError,
+    ApiRoute,
+    Param,
+    decode_cursor,
+    json_body,
+    not_found,
+    page,
+    page_limit,
+    query_choice,
+    validation_error,
+)
+from bot.app import CORE
+from knowledge.entries import KBEntry
+from knowledge.formats import FORMATS, KBFormatError, dumps, loads
+from storage import kb as kb_repo
+
+BASE = "/api/v1/kb"
+ENTRY = BASE + "/entries/{entry_id}/{locale}"
+CONTENT_TYPES = {"yaml": "application/yaml", "json": "application/json",
+                 "jsonl": "application/jsonl", "csv": "text/csv"}
+
+
+def _matches(entry: KBEntry, q: str, tag: str | None) -> bool:
+    if tag and tag not in entry.tags:
+        return False
+    if not q:
+        return True
+    hay = " ".join((entry.id, entry.question, entry.answer, *entry.phrasings, *entry.tags))
+    return q.casefold() in hay.casefold()
+
+
+async def search(core: Any, *, locale: str | None, tag: str | None, q: str) -> list[KBEntry]:
+    """Entries filtered in Python: the KB is small (thousands) and JSON lists differ by backend."""
+    async with core.sessions() as session:
+        entries = await kb_repo.list_entries(session, locale=locale)
+    return [e for e in entries if _matches(e, q, tag)]
+
+
+async def list_entries(request: web.Request) -> web.Response:
+    limit = page_limit(request)
+    after = decode_cursor(request)
+    entries = await search(request.app[CORE], locale=request.query.get("locale") or None,
+                           tag=request.query.get("tag") or None, q=request.query.get("q", ""))
+    if after is not None:
+        key = tuple(str(k) for k in after)
+        entries = [e for e in entries if e.key > key]
+    chunk = entries[:limit]
+    more = len(entries) > limit
+    return page([kb_ops.entry_json(e) for e in chunk], list(chunk[-1].key) if more else None)
+
+
+def _entry_from(body: dict[str, Any], entry_id: str | None = None,
+                locale: str | None = None) -> tuple[KBEntry, int | None]:
+    body = dict(body)
+    base = body.pop("base_revision", None)
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool)):
+        raise ApiError(422, "validation_error", "base_revision must be an integer",
+                       "base_revision")
+    for name, value in (("id", entry_id), ("locale", locale)):
+        if value is None:
+            continue
+        if name in body and body[name] != value:
+            raise ApiError(422, "validation_error", f"{name} in the body differs from the URL",
+                           name)
+        body[name] = value
+    try:
+        return KBEntry.model_validate(body), base
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+async def _write(request: web.Request, entry: KBEntry, base: int | None,
+                 must_exist: bool) -> kb_ops.Saved:
+    core = request.app[CORE]
+    actor = principal(request).actor
+    async with core.sessions.begin() as session:
+        current = await kb_ops.entry_revision(session, entry.id, entry.locale, lock=True)
+        if must_exist and current is None:
+            raise not_found(f"entry {entry.id} ({entry.locale})")
+        if not must_exist and current is not None:
+            raise ApiError(409, "conflict", f"entry {entry.id} ({entry.locale}) already exists; "
+                           "use PUT to change it", "id")
+        try:
+            [saved] = await kb_ops.save(session, [entry], actor,
+                                        {entry.key: base} if base is not None else None)
+        except kb_ops.Conflict as exc:
+            raise ApiError(409, "conflict", str(exc), "base_revision") from None
+    await kb_ops.reload(core)
+    return saved
+
+
+async def create_entry(request: web.Request) -> web.Response:
+    entry, base = _entry_from(await json_body(request))
+    saved = await _write(request, entry, base, must_exist=False)
+    return web.json_response(kb_ops.entry_json(saved.entry, saved.revision), status=201)
+
+
+async def update_entry(request: web.Request) -> web.Response:
+    entry, base = _entry_from(await json_body(request), request.match_info["entry_id"],
+                              request.match_info["locale"])
+    saved = await _write(request, entry, base, must_exist=True)
+    return web.json_response(kb_ops.entry_json(saved.entry, saved.revision))
+
+
+async def get_entry(request: web.Request) -> web.Response:
+    entry_id, locale = request.match_info["entry_id"], request.match_info["locale"]
+    async with request.app[CORE].sessions() as session:
+        entry = await kb_repo.get(session, entry_id, locale)
+        revision = await kb_ops.entry_revision(session, entry_id, locale)
+    if entry is None:
+        raise not_found(f"entry {entry_id} ({locale})")
+    return web.json_response(kb_ops.entry_json(entry, revision))
+
+
+async def delete_entry(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    entry_id, locale = request.match_info["entry_id"], request.match_info["locale"]
+    async with core.sessions.begin() as session:
+        removed = await kb_ops.delete(session, entry_id, locale, principal(request).actor)
+    if not removed:
+        raise not_found(f"entry {entry_id} ({locale})")
+    await kb_ops.reload(core)
+    return web.Response(status=204)
+
+
+async def list_revisions(request: web.Request) -> web.Response:
+    entry_id, locale = request.match_info["entry_id"], request.match_info["locale"]
+    async with request.app[CORE].sessions() as session:
+        rows = await kb_repo.history(session, entry_id, locale)
+    if not rows:
+        raise not_found(f"entry {entry_id} ({locale})")
+    return web.json_response({"items": [kb_ops.revision_json(r) for r in rows]})
+
+
+async def restore_revision(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    entry_id, locale = request.match_info["entry_id"], request.match_info["locale"]
+    try:
+        revision = int(request.match_info["revision"])
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", "revision must be an integer",
+                       "revision") from None
+    try:
+        async with core.sessions.begin() as session:
+            saved = await kb_ops.restore(session, entry_id, locale, revision,
+                                         principal(request).actor)
+    except LookupError as exc:
+        raise ApiError(404, "not_found", str(exc), "revision") from None
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), "revision") from None
+    await kb_ops.reload(core)
+    return web.json_response(kb_ops.entry_json(saved.entry, saved.revision))
+
+
+async def export_kb(request: web.Request) -> web.Response:
+    fmt = query_choice(request, "format", FORMATS) or "yaml"
+    entries = await search(request.app[CORE], locale=request.query.get("locale") or None,
+                           tag=request.query.get("tag") or None, q="")
+    return web.Response(
+        text=dumps(entries, fmt), content_type=CONTENT_TYPES[fmt], charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="kb.{fmt}"'},
+    )
+
+
+async def import_kb(request: web.Request) -> web.Response:
+    """All or nothing: a file with any bad row imports nothing and names every problem."""
+    fmt = query_choice(request, "format", FORMATS)
+    if fmt is None:
+        raise ApiError(400, "invalid_parameter", f"format is required: one of {FORMATS}",
+                       "format")
+    dry_run = request.query.get("dry_run", "").lower() in ("1", "true", "yes")
+    try:
+        text = await request.text()
+        entries = loads(text, fmt, source="request body")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_body", "body is not UTF-8 text") from None
+    except KBFormatError as exc:
+        raise ApiError(422, "invalid_kb_file", exc.problems[0], "body", exc.problems) from None
+    core = request.app[CORE]
+    actor = principal(request).actor
+    async with core.sessions() as session:
+        stats = await kb_ops.import_entries(session, entries, actor, f"api:{fmt}")
+        await (session.rollback() if dry_run else session.commit())
+    if not dry_run:
+        await kb_ops.reload(core)
+    return web.json_response({**stats, "dry_run": dry_run})
+
+
+async def match(request: web.Request) -> web.Response:
+    text = request.query.get("text", "").strip()
+    if not text:
+        raise ApiError(400, "invalid_parameter", "text is required", "text")
+    core = request.app[CORE]
+    locale = request.query.get("locale") or core.settings.default_locale
+    return web.json_response(kb_ops.explain(core, text[:4000], locale))
+
+
+_ENTRY_PARAMS = (Param("entry_id", "path", required=True), Param("locale", "path", required=True))
+_ENTRY_BODY = {"$ref": "#/components/schemas/KBEntryWrite"}
+_ENTRY_OUT = {"$ref": "#/components/schemas/KBEntryOut"}
+_PAGE_OUT = {"$ref": "#/components/schemas/KBEntryPage"}
+
+ROUTES = [
+    ApiRoute("GET", BASE + "/entries", list_entries, "agent",
+             "List and search entries (ordered by id, locale)",
+             (Param("locale"), Param("tag"), Param("q", description="text search"),
+              *PAGE_PARAMS), response=_PAGE_OUT, tag="kb", errors=(400,)),
+    ApiRoute("POST", BASE + "/entries", create_entry, "admin", "Create an entry",
+             body=_ENTRY_BODY, response=_ENTRY_OUT, status=201, tag="kb",
+             errors=(400, 409, 415, 422)),
+    ApiRoute("GET", ENTRY, get_entry, "agent", "Get one entry", _ENTRY_PARAMS,
+             response=_ENTRY_OUT, tag="kb", errors=(404,)),
+    ApiRoute("PUT", ENTRY, update_entry, "admin", "Change an entry (base_revision guards)",
+             _ENTRY_PARAMS, body=_ENTRY_BODY, response=_ENTRY_OUT, tag="kb",
+             errors=(400, 404, 409, 415, 422)),
+    ApiRoute("DELETE", ENTRY, delete_entry, "admin", "Delete an entry", _ENTRY_PARAMS,
+             status=204, tag="kb", errors=(404,)),
+    ApiRoute("GET", ENTRY + "/revisions", list_revisions, "agent",
+             "Revision history of an entry (oldest first)", _ENTRY_PARAMS,
+             response={"$ref": "#/components/schemas/RevisionList"}, tag="kb", errors=(404,)),
+    ApiRoute("POST", ENTRY + "/revisions/{revision}/restore", restore_revision, "admin",
+             "Make an old revision current (recorded as a new revision)",
+             (*_ENTRY_PARAMS, Param("revision", "path", "integer", required=True)),
+             response=_ENTRY_OUT, tag="kb", errors=(400, 404, 422)),
+    ApiRoute("GET", BASE + "/export", export_kb, "agent", "Export entries as a file",
+             (Param("format", enum=FORMATS), Param("locale"), Param("tag")),
+             response={"type": "string"}, tag="kb", errors=(400,)),
+    ApiRoute("POST", BASE + "/import", import_kb, "admin",
+             "Import a YAML/JSON/JSONL/CSV file (all or nothing)",
+             (Param("format", enum=FORMATS, required=True),
+              Param("dry_run", type="boolean", description="validate and count only")),
+             body={"type": "string"}, body_type="text/plain",
+             response={"$ref": "#/components/schemas/ImportStats"}, tag="kb",
+             errors=(400, 422)),
+    ApiRoute("GET", BASE + "/match", match, "agent",
+             "What the bot would answer to a text, with confidence",
+             (Param("text", required=True), Param("locale")),
+             response={"$ref": "#/components/schemas/MatchResult"}, tag="kb", errors=(400,)),
+]

@@ -1,0 +1,170 @@
+"""/api/v1/tickets and /api/v1/customers: read-only views for agents and admins.
+
+Pages are ordered by id (tickets newest first, customers oldest first) with an id cursor, which
+stays stable while new rows arrive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.api.base import (
+    PAGE_PARAMS,
+    ApiError,
+    ApiRoute,
+    Param,
+    decode_cursor,
+    not_found,
+    page,
+    page_limit,
+    path_int,
+    query_choice,
+)
+from bot.app import CORE
+from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+
+STATUSES = ("open", "claimed", "resolved")
+TRANSCRIPT_LIMIT = 1000
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def ticket_json(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id, "status": t.status, "priority": t.priority, "reason": t.reason,
+        "subject": t.subject, "channel": t.channel, "customer_id": t.customer_id,
+        "conversation_id": t.conversation_id, "assignee": t.assignee,
+        "created_at": _iso(t.created_at), "claimed_at": _iso(t.claimed_at),
+        "first_response_at": _iso(t.first_response_at), "resolved_at": _iso(t.resolved_at),
+    }
+
+
+def customer_json(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "display_name": c.display_name, "locale": c.locale,
+            "created_at": _iso(c.created_at), "last_contact_at": _iso(c.last_contact_at)}
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {"id": m.id, "direction": m.direction, "sender": m.sender, "text": m.text,
+            "kb_entry_id": m.kb_entry_id, "confidence": m.confidence,
+            "created_at": _iso(m.created_at)}
+
+
+def _after_id(request: web.Request) -> int | None:
+    key = decode_cursor(request)
+    if key is None:
+        return None
+    if len(key) != 1 or not isinstance(key[0], int):
+        raise ApiError(400, "invalid_parameter", "cursor is not one this API gave out", "cursor")
+    return key[0]
+
+
+async def query_tickets(
+    session: AsyncSession, status: str | None, limit: int, before: int | None = None
+) -> list[Ticket]:
+    stmt = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Ticket.status == status)
+    if before is not None:
+        stmt = stmt.where(Ticket.id < before)
+    return list((await session.scalars(stmt)).all())
+
+
+async def transcript(session: AsyncSession, conversation_id: int | None) -> list[Message]:
+    if conversation_id is None:
+        return []
+    stmt = (select(Message).where(Message.conversation_id == conversation_id)
+            .order_by(Message.id.desc()).limit(TRANSCRIPT_LIMIT))
+    return list(reversed((await session.scalars(stmt)).all()))
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    limit = page_limit(request)
+    status = query_choice(request, "status", STATUSES)
+    before = _after_id(request)
+    async with request.app[CORE].sessions() as session:
+        rows = await query_tickets(session, status, limit + 1, before)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return page([ticket_json(t) for t in rows], [rows[-1].id] if more else None)
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    ticket_id = path_int(request, "ticket_id")
+    async with request.app[CORE].sessions() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise not_found(f"ticket {ticket_id}")
+        customer = await session.get(Customer, ticket.customer_id)
+        messages = await transcript(session, ticket.conversation_id)
+    body = ticket_json(ticket)
+    body["customer"] = customer_json(customer) if customer else None
+    body["transcript"] = [message_json(m) for m in messages]
+    return web.json_response(body)
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    limit = page_limit(request)
+    after = _after_id(request)
+    stmt = select(Customer).order_by(Customer.id).limit(limit + 1)
+    if after is not None:
+        stmt = stmt.where(Customer.id > after)
+    async with request.app[CORE].sessions() as session:
+        rows = list((await session.scalars(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return page([customer_json(c) for c in rows], [rows[-1].id] if more else None)
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    customer_id = path_int(request, "customer_id")
+    async with request.app[CORE].sessions() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise not_found(f"customer {customer_id}")
+        identities = (await session.scalars(
+            select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)
+        )).all()
+        conversations = (await session.scalars(
+            select(Conversation).where(Conversation.customer_id == customer_id)
+        )).all()
+        tickets = (await session.scalars(
+            select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc())
+        )).all()
+    body = customer_json(customer)
+    body["attributes"] = customer.attributes
+    body["identities"] = [{"channel": i.channel, "external_id": i.external_id,
+                           "display_name": i.display_name,
+                           "unreachable": i.unreachable_reason is not None} for i in identities]
+    body["conversations"] = [{"id": c.id, "channel": c.channel, "mode": c.mode,
+                              "last_message_at": _iso(c.last_message_at)} for c in conversations]
+    body["tickets"] = [ticket_json(t) for t in tickets]
+    return web.json_response(body)
+
+
+ROUTES = [
+    ApiRoute("GET", "/api/v1/tickets", list_tickets, "agent",
+             "List tickets, newest first", (Param("status", enum=STATUSES), *PAGE_PARAMS),
+             response={"$ref": "#/components/schemas/TicketPage"}, tag="tickets",
+             errors=(400,)),
+    ApiRoute("GET", "/api/v1/tickets/{ticket_id}", get_ticket, "agent",
+             "A ticket with its customer and transcript",
+             (Param("ticket_id", "path", "integer", required=True),),
+             response={"$ref": "#/components/schemas/TicketDetail"}, tag="tickets",
+             errors=(400, 404)),
+    ApiRoute("GET", "/api/v1/customers", list_customers, "agent",
+             "List customers, oldest first", PAGE_PARAMS,
+             response={"$ref": "#/components/schemas/CustomerPage"}, tag="customers",
+             errors=(400,)),
+    ApiRoute("GET", "/api/v1/customers/{customer_id}", get_customer, "agent",
+             "A customer with identities, conversations and tickets",
+             (Param("customer_id", "path", "integer", required=True),),
+             response={"$ref": "#/components/schemas/CustomerDetail"}, tag="customers",
+             errors=(400, 404)),
+]

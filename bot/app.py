@@ -1,0 +1,131 @@
+"""The one aiohttp server: health, metrics, and every configured channel's routes.
+
+The core and every long-lived resource are owned by ``cleanup_ctx`` so that start-up failures
+and shutdown are orderly; dependencies travel as typed ``web.AppKey``s, never globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bot.config import Settings
+from bot.core import Core, build_core
+
+CORE = web.AppKey("core", Core)
+MAX_BODY = 1024 * 1024
+
+log = logging.getLogger("crmbot.app")
+
+
+async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
+    core = app[CORE]
+    await core.prepare()
+    async with core.background():
+        yield
+    await core.close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers and a knowledge base is loaded."""
+    core = request.app[CORE]
+    try:
+        async with core.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    revision = core.services.kb.revision
+    if revision < 0:
+        return web.json_response({"status": "starting", "kb_revision": revision}, status=503)
+    return web.json_response({"status": "ready", "kb_revision": revision})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def build_app(settings: Settings, core: Core | None = None) -> web.Application:
+    """The whole HTTP surface for these settings (channels only when configured)."""
+    core = core or build_core(settings)
+    app = web.Application(client_max_size=MAX_BODY)
+    app[CORE] = core
+    app.cleanup_ctx.append(_core_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    _setup_channels(app, core)
+    _setup_admin(app, core)
+    return app
+
+
+def _setup_admin(app: web.Application, core: Core) -> None:
+    """The admin REST API (/api/v1) and web UI (/admin/), behind deny-by-default auth."""
+    from bot import api
+    from bot.reports import web as reports_web
+    from bot.web import admin
+
+    api.setup(app, core)
+    admin.setup(app, core)
+    reports_web.setup(app, core)  # /admin/reports, /api/v1/reports, weekly Slack post
+
+
+def _setup_channels(app: web.Application, core: Core) -> None:
+    from bot import broadcast
+    from bot.channels import intake
+    from bot.channels import web as web_channel
+    from bot.web import demo
+
+    demo.setup(app, core)
+    web_channel.setup(app, core)  # the website widget is always on
+    intake.setup(app, core)  # closed (403) until CRMBOT_INTAKE_TOKEN is set
+    broadcast.setup(app, core)  # announcements: outbox guard, runner, /api/v1/broadcasts
+    if core.settings.telegram_enabled:
+        from bot.channels.telegram import setup as tg_setup
+
+        tg_setup(app, core)
+    if core.settings.email_enabled:
+        from bot.channels.email import setup as email_setup
+
+        email_setup(app, core)
+    if core.settings.slack_enabled:
+        from bot.channels.slack import setup as slack_setup
+
+        slack_setup(app, core)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM in this process."""
+    configure_logging(settings)
+    app = build_app(settings)
+    log.info("crmbot listening on http://%s:%s", settings.http_host, settings.http_port)
+    web.run_app(
+        app, host=settings.http_host, port=settings.http_port, print=None, reuse_port=reuse_port
+    )
+
+
+def run(settings: Settings, workers: int = 1) -> None:
+    if workers <= 1:
+        serve(settings)
+        return
+    from bot.workers import supervise
+
+    configure_logging(settings)
+    supervise(settings, workers)

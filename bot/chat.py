@@ -1,0 +1,50 @@
+"""``crmbot chat``: a conversation with the bot in the terminal, through the real core."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import TextIO
+
+from bot.channels.terminal import TerminalChannel
+from bot.config import Settings
+from bot.core import build_core
+
+
+async def chat(
+    settings: Settings,
+    *,
+    locale: str | None,
+    name: str | None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    chat_id: str | None = None,
+) -> None:
+    """Read lines, feed them to the core, print the bot's replies; stop at end of input."""
+    stdin = stdin or sys.stdin
+    out = stdout or sys.stdout
+    core = build_core(settings)
+    channel = TerminalChannel(out)
+    core.registry.add(channel)
+    chat_id = chat_id or f"local-{uuid.uuid4().hex[:12]}"
+    interactive = stdin.isatty()
+    try:
+        await core.prepare()
+        if interactive:
+            out.write("Type your message (Ctrl-D to quit).\n")
+        while True:
+            if interactive:
+                out.write("you> ")
+                out.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if not line.strip():
+                continue
+            message = channel.to_inbound(chat_id, line, uuid.uuid4().hex, name, locale)
+            result = await core.ingest(message)
+            await core.processor.process_conversation(result.conversation_id)
+            await core.outbox.drain()
+    finally:
+        await core.close()

@@ -1,0 +1,257 @@
+"""The ``crmbot`` command line (``python bot.py`` is the same).
+
+Every sub-command reads the same settings as the server, so ``crmbot chat`` and ``crmbot kb``
+act on exactly the database the running bot uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from knowledge.formats import KBFormatError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings))
+    except (ConfigError, KBFormatError, ValueError, FileNotFoundError) as exc:
+        print(f"crmbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmbot", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+    run = sub.add_parser("run", help="serve HTTP and run every configured channel")
+    run.add_argument("--workers", type=int, default=1,
+                     help="server processes sharing the port (PostgreSQL only)")
+    run.set_defaults(func=cmd_run)
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--locale", choices=("en", "sv", "lv"))
+    chat.add_argument("--name")
+    chat.set_defaults(func=cmd_chat)
+    db = sub.add_parser("db", help="database schema").add_subparsers(metavar="ACTION")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    _kb_parsers(sub.add_parser("kb", help="knowledge base").add_subparsers(metavar="ACTION"))
+    _token_parsers(sub.add_parser("token", help="admin API tokens").add_subparsers(
+        metavar="ACTION"))
+    _user_parsers(sub.add_parser("user", help="admin web UI users").add_subparsers(
+        metavar="ACTION"))
+    _survey_parsers(sub.add_parser("survey", help="surveys").add_subparsers(metavar="ACTION"))
+    _customer_parsers(sub.add_parser("customer", help="merge, export, erase customers")
+                      .add_subparsers(metavar="ACTION"))
+    _report_parsers(sub)
+    _broadcast_parsers(sub.add_parser("broadcast", help="announcements to opted-in customers")
+                       .add_subparsers(metavar="ACTION"))
+    return parser
+
+
+def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot broadcast create|preview|send|pause|resume|cancel|status|list``."""
+    from bot.broadcast.tool import add_parsers
+
+    add_parsers(sub)
+
+
+def _report_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot report`` (bot/reports/tool.py)."""
+    from bot.reports.tool import add_parser
+
+    add_parser(sub)
+
+
+def _survey_parsers(survey: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot survey list|import|results|send`` (bot/surveys/tool.py)."""
+    from bot.surveys.tool import add_parsers
+
+    add_parsers(survey)
+
+
+def _customer_parsers(customer: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot customer merge|unmerge|merges|export|erase`` (bot/identitytool.py)."""
+    from bot.identitytool import add_parsers
+
+    add_parsers(customer)
+
+
+def _kb_parsers(kb: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = kb.add_parser("import", help="import a YAML/JSON/JSONL/CSV file (all or nothing)")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=cmd_kb_import)
+    exp = kb.add_parser("export", help="export to a file; format from its extension")
+    exp.add_argument("file", type=Path)
+    exp.set_defaults(func=cmd_kb_export)
+    lst = kb.add_parser("list", help="list entries")
+    lst.add_argument("--locale")
+    lst.set_defaults(func=cmd_kb_list)
+    ev = kb.add_parser("eval", help="measure matching on a JSONL query file")
+    ev.add_argument("queries", type=Path)
+    ev.add_argument("--kb", type=Path, help="evaluate this KB file instead of the database")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_kb_eval)
+    lint = kb.add_parser("lint", help="flag near-duplicates and thin entries")
+    lint.add_argument("--kb", type=Path, help="lint this KB file instead of the database")
+    lint.set_defaults(func=cmd_kb_lint)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run
+    from bot.workers import check_workers
+
+    check_workers(settings, args.workers)
+    run(settings, args.workers)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.chat import chat
+
+    asyncio.run(chat(settings, locale=args.locale, name=args.name))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import create_engine
+    from storage.migrate import upgrade
+
+    async def _go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_go())
+    print("database is up to date")
+    return 0
+
+
+def cmd_kb_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kbtool import import_file
+
+    stats = asyncio.run(import_file(settings, args.file))
+    print(f"imported {args.file}: {stats['created']} created, {stats['updated']} updated, "
+          f"{stats['unchanged']} unchanged")
+    return 0
+
+
+def cmd_kb_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kbtool import export_file
+
+    count = asyncio.run(export_file(settings, args.file))
+    print(f"exported {count} entries to {args.file}")
+    return 0
+
+
+def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kbtool import load_entries
+
+    for entry in asyncio.run(load_entries(settings, None, args.locale)):
+        flag = "" if entry.enabled else "  (disabled)"
+        print(f"{entry.id:<28} {entry.locale:<4} {entry.question}{flag}")
+    return 0
+
+
+def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kbtool import load_entries
+    from knowledge.evaluate import evaluate, format_report, load_queries
+    from knowledge.matcher import build_matcher
+
+    entries = asyncio.run(load_entries(settings, args.kb, None))
+    matcher = build_matcher(
+        entries, settings.default_locale, settings.match_threshold, settings.matcher
+    )
+    result = evaluate(matcher, load_queries(args.queries))
+    print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))
+    return 0
+
+
+def cmd_kb_lint(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.kbtool import load_entries
+    from knowledge.lint import lint
+
+    problems = lint(asyncio.run(load_entries(settings, args.kb, None)))
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _token_parsers(token: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    create = token.add_parser("create", help="create a token (shown once)")
+    create.add_argument("--role", choices=("admin", "agent"), required=True)
+    create.add_argument("--name", default="", help="what it is for (default: ROLE token)")
+    create.set_defaults(func=cmd_token_create)
+    token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
+        func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_token_revoke)
+
+
+def _user_parsers(user: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    create = user.add_parser("create", help="create a web UI user (password from prompt/stdin)")
+    create.add_argument("name")
+    create.add_argument("--role", choices=("admin", "agent"), required=True)
+    create.set_defaults(func=cmd_user_create)
+    user.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admintool import create_token
+
+    token_id, secret = asyncio.run(create_token(settings, args.role, args.name or
+                                                f"{args.role} token"))
+    print(f"token {token_id} ({args.role}) created; it is shown only now:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admintool import list_tokens
+
+    for line in asyncio.run(list_tokens(settings)):
+        print(line)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admintool import revoke_token
+
+    if not asyncio.run(revoke_token(settings, args.id)):
+        print(f"crmbot: no active token {args.id}", file=sys.stderr)
+        return 1
+    print(f"token {args.id} revoked")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admintool import create_user, read_password
+
+    asyncio.run(create_user(settings, args.name, args.role, read_password()))
+    print(f"user {args.name} ({args.role}) created")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admintool import list_users
+
+    for line in asyncio.run(list_users(settings)):
+        print(line)
+    return 0

@@ -1,0 +1,107 @@
+"""What a handler sees and may do while one inbound event is processed.
+
+Handlers never send anything themselves: :meth:`Context.reply` writes the transcript row and an
+outbox item into the current transaction, so a reply exists exactly when the state change that
+caused it is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
+
+from bot.config import Settings
+from bot.desk import NullDesk, SupportDesk
+from bot.i18n import Translator
+from bot.kb import KnowledgeService
+from bot.messages import Button, InboundMessage, OutboundMessage
+from storage import outbox
+from storage.models import ChannelIdentity, Conversation, Customer, Message, utcnow
+
+
+@dataclass
+class Services:
+    """Long-lived collaborators handlers may use; built once per process by the app."""
+
+    settings: Settings
+    kb: KnowledgeService
+    translator: Translator
+    desk: SupportDesk = field(default_factory=NullDesk)
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    services: Services
+    inbound: InboundMessage
+    conversation: Conversation
+    customer: Customer
+    identity: ChannelIdentity
+    locale: str
+    now: datetime = field(default_factory=utcnow)
+    sent: list[OutboundMessage] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.inbound.text.strip()
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Per-conversation handler state (JSON); call :meth:`save_state` after changing it."""
+        if self.conversation.state is None:
+            self.conversation.state = {}
+        return self.conversation.state
+
+    def save_state(self) -> None:
+        flag_modified(self.conversation, "state")
+
+    def t(self, key: str, **values: Any) -> str:
+        return self.services.translator.t(key, self.locale, **values)
+
+    def reply(
+        self,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        *,
+        kb_entry_id: str | None = None,
+        confidence: float | None = None,
+        meta: dict[str, Any] | None = None,
+        sender: str = "bot",
+    ) -> OutboundMessage:
+        """Answer the customer on their own channel (in order, after earlier replies)."""
+        message = OutboundMessage(
+            channel=self.conversation.channel,
+            chat_id=self.conversation.chat_id,
+            text=text,
+            buttons=buttons,
+            locale=self.locale,
+            meta=meta or {},
+        )
+        row = Message(
+            conversation_id=self.conversation.id,
+            direction="out",
+            sender=sender,
+            text=text,
+            kind="text",
+            kb_entry_id=kb_entry_id,
+            confidence=confidence,
+            created_at=utcnow(),
+        )
+        self.session.add(row)
+        outbox.enqueue(
+            self.session,
+            message,
+            order_key=f"conv:{self.conversation.id}",
+            conversation_id=self.conversation.id,
+        )
+        self.sent.append(message)
+        return message
+
+    def notify(self, message: OutboundMessage, order_key: str) -> None:
+        """Send something that is not a reply to the customer (e.g. a post in Slack)."""
+        outbox.enqueue(self.session, message, order_key=order_key)
+        self.sent.append(message)

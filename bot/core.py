@@ -1,0 +1,157 @@
+"""The platform-neutral core of one crmbot process, wired from settings.
+
+Channel adapters get :meth:`Core.ingest` to store what customers send, and register
+themselves in :attr:`Core.registry` to deliver what the outbox holds. Everything long-lived is
+created here and owned by whoever calls :meth:`Core.background` (the aiohttp app's cleanup
+context, or the terminal chat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import language, metrics
+from bot.channels.base import ChannelRegistry
+from bot.config import ConfigError, Settings
+from bot.context import Services
+from bot.desk import NullDesk, SupportDesk
+from bot.dispatcher import Dispatcher, Router
+from bot.i18n import Translator
+from bot.kb import KnowledgeService
+from bot.messages import InboundMessage
+from bot.outbox import OutboxDispatcher
+from bot.processor import Processor
+from bot.ratelimit import SendThrottle
+from knowledge.formats import load_file
+from storage import kb as kb_repo
+from storage import outbox as outbox_repo
+from storage.db import create_engine, is_sqlite, session_factory
+from storage.inbox import IngestResult, ingest
+from storage.migrate import current_heads, upgrade
+
+log = logging.getLogger("crmbot.core")
+
+
+@dataclass
+class Core:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    services: Services
+    processor: Processor
+    outbox: OutboxDispatcher
+    registry: ChannelRegistry
+
+    async def ingest(self, message: InboundMessage) -> IngestResult:
+        """Store one inbound event durably; only after this returns may a channel ack it."""
+        result = await ingest(self.sessions, message.sanitized())
+        if result.duplicate:
+            metrics.INBOUND_DUPLICATES.labels(message.channel).inc()
+        else:
+            metrics.INBOUND.labels(message.channel).inc()
+            self.processor.notify(result.conversation_id)
+        return result
+
+    async def prepare(self) -> None:
+        """Schema check/upgrade, first-start KB seed, first KB load."""
+        await ensure_schema(self.engine)
+        if is_sqlite(self.engine):
+            await release_orphaned_claims(self.sessions)
+        await seed_kb(self.sessions, self.settings.kb_seed)
+        await self.services.kb.refresh_from(self.sessions)
+        await asyncio.to_thread(language.warm_up)
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """Run the processor and the outbox dispatcher for the duration of the block."""
+        tasks = [
+            asyncio.create_task(self.processor.run(), name="crmbot-processor"),
+            asyncio.create_task(self.outbox.run(), name="crmbot-outbox"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def set_desk(self, desk: SupportDesk) -> None:
+        self.services.desk = desk
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_core(
+    settings: Settings, *, engine: AsyncEngine | None = None, routers: list[Router] | None = None
+) -> Core:
+    """Wire a core from settings (nothing is started or connected yet)."""
+    from handlers import default_routers
+
+    engine = engine or create_engine(
+        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    sessions = session_factory(engine)
+    services = Services(
+        settings=settings,
+        kb=KnowledgeService(
+            settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher
+        ),
+        translator=Translator(),
+        desk=NullDesk(),
+    )
+    registry = ChannelRegistry()
+    outbox = OutboxDispatcher(
+        sessions, registry, SendThrottle(settings.redis_url),
+        max_attempts=settings.outbox_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+    processor = Processor(
+        sessions, services, Dispatcher(routers or default_routers()), on_commit=outbox.wake
+    )
+    return Core(settings, engine, sessions, services, processor, outbox, registry)
+
+
+async def ensure_schema(engine: AsyncEngine) -> None:
+    """SQLite upgrades itself; a PostgreSQL that is behind is a clear start-up error."""
+    if is_sqlite(engine):
+        await upgrade(engine)
+        return
+    db_heads, code_heads = await current_heads(engine)
+    if db_heads != code_heads:
+        raise ConfigError(
+            f"database schema is at {sorted(db_heads) or 'nothing'}, this version needs "
+            f"{sorted(code_heads)}: run `crmbot db upgrade` first"
+        )
+
+
+async def release_orphaned_claims(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """SQLite has one process: items it had claimed when it died are free again now, without
+    waiting for their leases (they may have been sent: the documented window)."""
+    async with sessions.begin() as session:
+        released = await outbox_repo.release_all_claims(session)
+    if released:
+        metrics.OUTBOX_LEASE_EXPIRED.inc(released)
+        log.warning("%d outbox item(s) were being sent when the last process stopped", released)
+
+
+async def seed_kb(sessions: async_sessionmaker[AsyncSession], seed: Path | None) -> None:
+    """Import the seed KB into an empty knowledge base (first start only)."""
+    if seed is None or not str(seed):
+        return
+    async with sessions.begin() as session:
+        if await kb_repo.count(session) > 0:
+            return
+        try:
+            entries = await asyncio.to_thread(load_file, Path(seed))
+        except FileNotFoundError:
+            raise ConfigError(f"CRMBOT_KB_SEED: file {seed} does not exist") from None
+        stats = await kb_repo.import_entries(session, entries, actor="seed")
+    log.info("knowledge base seeded from %s: %s", seed, stats)

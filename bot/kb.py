@@ -1,0 +1,89 @@
+"""The knowledge base as the running process sees it: entries plus a matcher built over them.
+
+The matcher is rebuilt when the database's KB revision moves, so an admin's edit takes effect
+in every process within one check, without a restart. Building happens off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import metrics
+from knowledge.entries import KBEntry
+from knowledge.matcher import Matcher, MatchResult, build_matcher
+from storage import kb as kb_repo
+
+log = logging.getLogger("crmbot.kb")
+
+
+class KnowledgeService:
+    """Entries by (id, locale) and the current matcher, refreshed by KB revision."""
+
+    def __init__(
+        self,
+        default_locale: str,
+        *,
+        threshold: float | None = None,
+        kind: str = "default",
+        check_interval: float = 1.0,
+    ) -> None:
+        self.default_locale = default_locale
+        self._threshold = threshold
+        self._kind = kind
+        self._check_interval = check_interval
+        self._revision = -1
+        self._checked_at = 0.0
+        self._entries: dict[tuple[str, str], KBEntry] = {}
+        self._matcher: Matcher = build_matcher([], default_locale, threshold, kind)
+        self._lock = asyncio.Lock()
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
+        """Reload when the stored revision differs from ours (checked at most once a second)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self._check_interval:
+            return
+        async with self._lock:
+            self._checked_at = now
+            revision = await kb_repo.current_revision(session)
+            if revision == self._revision and not force:
+                return
+            entries = await kb_repo.list_entries(session)
+            await self._load(entries, revision)
+
+    async def refresh_from(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            await self.refresh(session, force=True)
+
+    async def _load(self, entries: Sequence[KBEntry], revision: int) -> None:
+        started = time.perf_counter()
+        matcher = await asyncio.to_thread(
+            build_matcher, entries, self.default_locale, self._threshold, self._kind
+        )
+        self._entries = {e.key: e for e in entries}
+        self._matcher, self._revision = matcher, revision
+        metrics.KB_REVISION.set(revision)
+        log.info(
+            "knowledge base revision %s loaded: %d entries in %.0f ms",
+            revision, len(entries), (time.perf_counter() - started) * 1000,
+        )
+
+    def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
+        return self._matcher.match(text, locale, limit)
+
+    def entry(self, entry_id: str, locale: str) -> KBEntry | None:
+        """The entry in the wanted locale, else in the default locale, else any locale."""
+        found = self._entries.get((entry_id, locale)) or self._entries.get(
+            (entry_id, self.default_locale)
+        )
+        if found is not None:
+            return found
+        return next((e for (i, _), e in self._entries.items() if i == entry_id), None)

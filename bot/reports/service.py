@@ -1,0 +1,32 @@
+"""Entry point shared by the CLI, the API, the admin page and the weekly Slack post."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.hours import hours_for
+from bot.reports.metrics import Options, build_report
+from bot.reports.model import Report
+from bot.reports.period import Period, resolve
+from storage.models import utcnow
+
+
+def options_for(settings: Settings) -> Options:
+    return Options(team=hours_for(settings).team("default"),
+                   assume_hours=float(settings.report_assumed_hours),
+                   csat_survey=settings.csat_survey)
+
+
+def period_for(settings: Settings, since: str | None, until: str | None,
+               now: datetime | None = None) -> Period:
+    """Dates are local days of the business-hours ``default`` team's time zone."""
+    return resolve(since, until, options_for(settings).team.tz, now or utcnow())
+
+
+async def make_report(sessions: async_sessionmaker[AsyncSession], settings: Settings,
+                      period: Period, now: datetime | None = None) -> Report:
+    async with sessions() as session:
+        return await build_report(session, period, options_for(settings), now or utcnow())

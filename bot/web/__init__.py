@@ -1,0 +1,1 @@
+"""Web pages served by crmbot itself: the demo shop page, the admin UI."""

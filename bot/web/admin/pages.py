@@ -1,0 +1,69 @@
+"""Admin UI pages outside the KB editor: unanswered questions, tickets, the audit log."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.api import people
+from bot.app import CORE
+from bot.web.admin.kb_views import entry_url
+from bot.web.admin.render import render
+from storage import admin as admin_repo
+from storage import unanswered
+from storage.models import Customer, Ticket
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/admin/kb")
+
+
+async def unanswered_list(request: web.Request) -> web.Response:
+    async with request.app[CORE].sessions() as session:
+        groups = await unanswered.list_open(session, limit=200)
+    items = []
+    for g in groups:
+        query = urlencode({"question": g.text, "locale": g.locale,
+                           "from": ",".join(str(i) for i in g.ids)})
+        items.append({"group": g, "create": f"/admin/kb/new?{query}",
+                      "ids": ",".join(str(i) for i in g.ids)})
+    return render(request, "unanswered.html", items=items, entry_url=entry_url)
+
+
+async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
+    post = await request.post()
+    ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
+    async with request.app[CORE].sessions.begin() as session:
+        count = await unanswered.resolve(session, ids, None)
+    raise web.HTTPSeeOther("/admin/unanswered?" + urlencode({"flash": f"Dismissed {count}."}))
+
+
+async def tickets_list(request: web.Request) -> web.Response:
+    status = request.query.get("status") or None
+    if status not in (None, *people.STATUSES):
+        raise web.HTTPBadRequest(text="unknown status")
+    async with request.app[CORE].sessions() as session:
+        rows = await people.query_tickets(session, status, 200)
+    return render(request, "tickets.html", tickets=rows, current=status or "",
+                  statuses=people.STATUSES)
+
+
+async def ticket_detail(request: web.Request) -> web.Response:
+    try:
+        ticket_id = int(request.match_info["ticket_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    async with request.app[CORE].sessions() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise web.HTTPNotFound(text=f"No ticket {ticket_id}.")
+        customer = await session.get(Customer, ticket.customer_id)
+        messages = await people.transcript(session, ticket.conversation_id)
+    return render(request, "ticket.html", ticket=ticket, customer=customer, messages=messages)
+
+
+async def audit_page(request: web.Request) -> web.Response:
+    async with request.app[CORE].sessions() as session:
+        rows = await admin_repo.list_audit(session, limit=200)
+    return render(request, "audit.html", rows=rows)

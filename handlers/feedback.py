@@ -1,0 +1,67 @@
+"""Button presses on bot answers: "did this help?", suggestion picks, "talk to a person".
+
+Callback data formats (stable, they live in customers' chat history):
+``fb:<entry id>:y|n``, ``faq:<entry id>``, ``human``.
+"""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.dispatcher import Router
+from bot.messages import Button
+from handlers import escalation, faq
+from storage.models import Message, utcnow
+
+router = Router("feedback", priority=15)
+
+
+def _record(ctx: Context, kind: str, entry_id: str) -> None:
+    ctx.session.add(
+        Message(
+            conversation_id=ctx.conversation.id,
+            direction="in",
+            sender="customer",
+            text=kind,
+            kind="feedback",
+            kb_entry_id=entry_id,
+            created_at=utcnow(),
+        )
+    )
+
+
+@router.handler
+async def helpful(ctx: Context) -> bool:
+    data = ctx.inbound.callback_data or ""
+    if ctx.inbound.kind != "callback" or not data.startswith("fb:"):
+        return False
+    _, entry_id, verdict = [*data.split(":", 2), "", ""][:3]
+    if verdict == "y":
+        _record(ctx, "helpful", entry_id)
+        ctx.reply(ctx.t("helpful_thanks"))
+        return True
+    _record(ctx, "not_helpful", entry_id)
+    ctx.state["rejected_answer"] = entry_id
+    ctx.save_state()
+    if escalation.note_abstain(ctx) >= escalation.ABSTAIN_LIMIT:
+        await escalation.escalate(ctx, reason="not_helpful")
+        return True
+    ctx.reply(ctx.t("not_helpful"), ((Button(ctx.t("button_human"), data="human"),),))
+    return True
+
+
+@router.handler
+async def suggestion(ctx: Context) -> bool:
+    data = ctx.inbound.callback_data or ""
+    if ctx.inbound.kind != "callback" or not data.startswith("faq:"):
+        return False
+    if not faq.answer_entry(ctx, data[4:], None):
+        ctx.reply(ctx.t("fallback"))
+    return True
+
+
+@router.handler
+async def human_button(ctx: Context) -> bool:
+    if ctx.inbound.kind != "callback" or ctx.inbound.callback_data != "human":
+        return False
+    await escalation.escalate(ctx, reason="customer_request")
+    return True

@@ -1,0 +1,142 @@
+"""Staff actions on a ticket, processed in the customer's conversation like any other event.
+
+A desk (the Slack desk, bot/channels/slack/) stores each staff action as an inbox event of the
+ticket's conversation (storage/tickets.py, ``ingest_staff_event``): a reply to relay, Claim,
+Resolve, Back to bot. This router runs first (priority 1) so that such an event is never seen
+by the customer-facing routers, and it always claims the event, even a stale or invalid one.
+Being ordinary inbox events, staff actions get the core's guarantees: stored once per desk
+event id, processed once, in order with the customer's own messages, and every effect (ticket
+change, the customer's reply, the Slack confirmation) is committed in one transaction.
+
+A staff event is recognised by two things a customer cannot produce: the event's channel
+differs from the conversation's channel (customers' events always carry their own), and the
+payload has an ``agent`` section written by the desk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.context import Context
+from bot.dispatcher import Router
+from handlers import escalation
+from storage import tickets as repo
+from storage.models import Ticket
+
+router = Router("tickets", priority=1)
+log = logging.getLogger("crmbot.tickets")
+
+StaffAction = Callable[[Context, Ticket, dict[str, Any]], Awaitable[None]]
+
+
+def staff_event(ctx: Context) -> dict[str, Any] | None:
+    """The desk's description of the staff action, or None for a customer's event."""
+    if ctx.inbound.channel == ctx.conversation.channel:
+        return None
+    agent = ctx.inbound.raw.get("agent")
+    return agent if isinstance(agent, dict) else None
+
+
+@router.handler
+async def staff_action(ctx: Context) -> bool:
+    data = staff_event(ctx)
+    if data is None:
+        return False
+    ticket = await _ticket(ctx, data)
+    action = ACTIONS.get(str(data.get("action")))
+    if ticket is None or action is None:
+        log.warning("staff event %s ignored: %r", ctx.inbound.event_id, data)
+        return True
+    await action(ctx, ticket, data)
+    return True
+
+
+async def _ticket(ctx: Context, data: dict[str, Any]) -> Ticket | None:
+    try:
+        ticket_id = int(data.get("ticket", ""))
+    except (TypeError, ValueError):
+        return None
+    ticket = await ctx.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.conversation_id != ctx.conversation.id:
+        return None
+    return ticket
+
+
+async def reply(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """Relay a staff reply to the customer; the first reply also claims an unowned ticket."""
+    text = ctx.inbound.text.strip()
+    if ticket.status not in escalation.OPEN_STATUSES:
+        await ctx.services.desk.refused(ctx, ticket, data, "resolved")
+        return
+    if not text:
+        await ctx.services.desk.refused(ctx, ticket, data, "empty")
+        return
+    user = str(data.get("user", ""))
+    if ticket.assignee is None and await _claim(ctx, ticket, user):
+        await ctx.services.desk.claimed(ctx, ticket, user)
+    ctx.reply(text, sender="agent")
+    if ticket.first_response_at is None:
+        ticket.first_response_at = ctx.now
+    await ctx.services.desk.relayed(ctx, ticket, data)
+
+
+async def claim(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    user = str(data.get("user", ""))
+    if ticket.assignee == user:
+        return
+    if ticket.status != "open" or not await _claim(ctx, ticket, user):
+        await ctx.services.desk.refused(ctx, ticket, data, "taken")
+        return
+    await ctx.services.desk.claimed(ctx, ticket, user)
+
+
+async def _claim(ctx: Context, ticket: Ticket, user: str) -> bool:
+    """Conditional UPDATE … WHERE assignee IS NULL, then bring the ORM object up to date."""
+    won = await repo.claim(ctx.session, ticket.id, user, ctx.now)
+    await ctx.session.refresh(ticket)
+    return won
+
+
+async def resolve(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """Close the ticket, hand the conversation back to the bot, tell the customer."""
+    if ticket.status == "resolved":
+        return
+    user = str(data.get("user", ""))
+    ticket.status = "resolved"
+    ticket.resolved_at = ctx.now
+    ticket.assignee = ticket.assignee or user
+    ctx.conversation.mode = "bot"
+    await escalation.on_resolved(ctx, ticket)
+    await ctx.services.desk.resolved(ctx, ticket, user)
+
+
+async def back_to_bot(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """The bot answers again; the ticket stays open for staff (as when the customer types /bot)."""
+    by = f"agent:{data.get('user', '')}"
+    if ctx.conversation.mode == "human":
+        await escalation.return_to_bot(ctx, by=by)
+    else:
+        await ctx.services.desk.returned_to_bot(ctx, ticket, by)
+
+
+ACTIONS: dict[str, StaffAction] = {
+    "reply": reply,
+    "claim": claim,
+    "resolve": resolve,
+    "bot": back_to_bot,
+}
+
+
+def first_response_seconds(ticket: Ticket) -> float | None:
+    if ticket.first_response_at is None:
+        return None
+    return (ticket.first_response_at - ticket.created_at).total_seconds()
+
+
+def resolution_seconds(ticket: Ticket) -> float | None:
+    if ticket.resolved_at is None:
+        return None
+    return (ticket.resolved_at - ticket.created_at).total_seconds()
+

@@ -1,0 +1,1 @@
+"""Knowledge base: entries, file formats, text normalisation, matching and evaluation."""

@@ -1,0 +1,67 @@
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL.
+
+SQLite needs three things the driver does not do by itself (see docs/architecture.md):
+WAL, foreign keys, and BEGIN IMMEDIATE for every transaction, without which concurrent
+read-modify-write transactions silently lose updates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(
+    url: str, *, sqlite_synchronous: str = "NORMAL", echo: bool = False, **options: Any
+) -> AsyncEngine:
+    """Create the process's one engine; makes the SQLite file's folder when it is missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, sqlite_synchronous, echo)
+    return create_async_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, **options
+    )
+
+
+def _sqlite_engine(url: str, synchronous: str, echo: bool) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    install_sqlite_hooks(engine, synchronous)
+    return engine
+
+
+def install_sqlite_hooks(engine: AsyncEngine, synchronous: str = "NORMAL") -> None:
+    """WAL + foreign keys + busy timeout on connect; BEGIN IMMEDIATE on every transaction."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,142 @@
+"""Knowledge-base repository: current entries, revision history and the global KB revision.
+
+Every change bumps ``kb_state.revision`` in the same transaction, which is how every running
+process notices that its matcher is stale (no restart, no cross-process messaging).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge.entries import KBEntry
+from storage.models import KBEntryRow, KBRevision, KBState, utcnow
+
+STATE_ID = 1
+
+
+def row_to_entry(row: KBEntryRow) -> KBEntry:
+    return KBEntry(
+        id=row.entry_id,
+        locale=row.locale,
+        question=row.question,
+        phrasings=tuple(row.phrasings or ()),
+        answer=row.answer,
+        tags=tuple(row.tags or ()),
+        enabled=row.enabled,
+    )
+
+
+async def current_revision(session: AsyncSession) -> int:
+    value = await session.scalar(select(KBState.revision).where(KBState.id == STATE_ID))
+    return int(value or 0)
+
+
+async def _bump(session: AsyncSession) -> int:
+    result = await session.execute(
+        update(KBState)
+        .where(KBState.id == STATE_ID)
+        .values(revision=KBState.revision + 1)
+        .returning(KBState.revision)
+    )
+    value = result.scalar()
+    if value is None:
+        session.add(KBState(id=STATE_ID, revision=1))
+        await session.flush()
+        return 1
+    return int(value)
+
+
+async def list_entries(session: AsyncSession, *, locale: str | None = None) -> list[KBEntry]:
+    stmt = select(KBEntryRow).order_by(KBEntryRow.entry_id, KBEntryRow.locale)
+    if locale:
+        stmt = stmt.where(KBEntryRow.locale == locale)
+    return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(KBEntryRow)) or 0)
+
+
+async def get(session: AsyncSession, entry_id: str, locale: str) -> KBEntry | None:
+    row = await _row(session, entry_id, locale)
+    return None if row is None else row_to_entry(row)
+
+
+async def _row(session: AsyncSession, entry_id: str, locale: str) -> KBEntryRow | None:
+    return await session.scalar(
+        select(KBEntryRow).where(KBEntryRow.entry_id == entry_id, KBEntryRow.locale == locale)
+    )
+
+
+async def upsert(session: AsyncSession, entry: KBEntry, actor: str | None) -> int:
+    """Create or change one entry; returns its new revision number. A no-op change is skipped."""
+    row = await _row(session, entry.id, entry.locale)
+    data = entry.model_dump(mode="json")
+    if row is not None and row_to_entry(row) == entry:
+        return row.revision
+    if row is None:
+        # A re-created entry continues its old history: revision numbers never repeat.
+        last = await session.scalar(
+            select(func.max(KBRevision.revision)).where(
+                KBRevision.entry_id == entry.id, KBRevision.locale == entry.locale
+            )
+        )
+        row = KBEntryRow(entry_id=entry.id, locale=entry.locale, revision=int(last or 0))
+        session.add(row)
+        action = "create"
+    else:
+        action = "update"
+    row.question, row.answer = entry.question, entry.answer
+    row.phrasings, row.tags = list(entry.phrasings), list(entry.tags)
+    row.enabled, row.revision = entry.enabled, row.revision + 1
+    row.updated_at, row.updated_by = utcnow(), actor
+    session.add(_revision(entry.id, entry.locale, row.revision, action, data, actor))
+    await _bump(session)
+    return row.revision
+
+
+async def remove(session: AsyncSession, entry_id: str, locale: str, actor: str | None) -> bool:
+    row = await _row(session, entry_id, locale)
+    if row is None:
+        return False
+    session.add(_revision(entry_id, locale, row.revision + 1, "delete", None, actor))
+    await session.execute(delete(KBEntryRow).where(KBEntryRow.id == row.id))
+    await _bump(session)
+    return True
+
+
+async def import_entries(
+    session: AsyncSession, entries: Iterable[KBEntry], actor: str | None
+) -> dict[str, int]:
+    """Upsert many entries in the caller's transaction (all or nothing)."""
+    stats = {"created": 0, "updated": 0, "unchanged": 0}
+    for entry in entries:
+        before = await _row(session, entry.id, entry.locale)
+        old_revision = None if before is None else before.revision
+        new_revision = await upsert(session, entry, actor)
+        key = "created" if old_revision is None else (
+            "unchanged" if new_revision == old_revision else "updated"
+        )
+        stats[key] += 1
+    return stats
+
+
+async def history(session: AsyncSession, entry_id: str, locale: str) -> list[KBRevision]:
+    stmt = (
+        select(KBRevision)
+        .where(KBRevision.entry_id == entry_id, KBRevision.locale == locale)
+        .order_by(KBRevision.revision)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+def _revision(
+    entry_id: str, locale: str, revision: int, action: str, data: dict[str, object] | None,
+    actor: str | None,
+) -> KBRevision:
+    return KBRevision(
+        entry_id=entry_id, locale=locale, revision=revision, action=action, data=data, actor=actor
+    )

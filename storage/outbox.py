@@ -1,0 +1,160 @@
+"""The outbox table: enqueue in the caller's transaction, claim due heads, record outcomes.
+
+Ordering: an item is claimable only when no older item with the same ``order_key`` is still
+pending or being sent, so one conversation's replies leave strictly in order. Claims are leases:
+an item whose sender died becomes claimable again when its lease runs out (the one documented
+window where a message may be sent twice).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.messages import OutboundMessage
+from storage.models import OutboxItem, utcnow
+from storage.sql import is_postgres
+
+ACTIVE = ("pending", "sending")
+
+
+def enqueue(
+    session: AsyncSession,
+    message: OutboundMessage,
+    *,
+    order_key: str,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    not_before: datetime | None = None,
+) -> OutboxItem:
+    """Add one item to the caller's transaction: it exists only if that transaction commits."""
+    item = OutboxItem(
+        order_key=order_key,
+        channel=message.channel,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        payload=message.to_json(),
+        status="pending",
+        attempts=0,
+        next_attempt_at=not_before or utcnow(),
+    )
+    session.add(item)
+    return item
+
+
+async def claim_due(
+    session: AsyncSession, *, limit: int, lease: timedelta, channels: list[str]
+) -> list[OutboxItem]:
+    """Lease up to ``limit`` due head-of-line items of the given channels."""
+    now = utcnow()
+    older = aliased(OutboxItem)
+    blocked = exists().where(
+        older.order_key == OutboxItem.order_key,
+        older.id < OutboxItem.id,
+        older.status.in_(ACTIVE),
+    )
+    due = or_(
+        and_(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now),
+        and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
+    )
+    stmt = (
+        select(OutboxItem)
+        .where(due, OutboxItem.channel.in_(channels), ~blocked)
+        .order_by(OutboxItem.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=OutboxItem)
+    items = list((await session.scalars(stmt)).all())
+    for item in items:
+        item.status = "sending"
+        item.lease_until = now + lease
+        item.attempts += 1
+    return items
+
+
+async def last_sent_at(session: AsyncSession, channel: str) -> datetime | None:
+    from sqlalchemy import func
+
+    value = await session.scalar(
+        select(func.max(OutboxItem.sent_at)).where(OutboxItem.channel == channel)
+    )
+    return value if isinstance(value, datetime) else None
+
+
+async def release_all_claims(session: AsyncSession) -> int:
+    """Every leased item back to pending (only safe when no other process can be sending)."""
+    result = await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.status == "sending")
+        .values(status="pending", lease_until=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def mark_sent_many(session: AsyncSession, sent: list[tuple[int, str | None]]) -> None:
+    """Mark many items sent in one statement batch (the dispatcher's group commit)."""
+    now = utcnow()
+    await session.execute(
+        update(OutboxItem),
+        [
+            {"id": item_id, "status": "sent", "sent_at": now, "external_id": external_id,
+             "lease_until": None}
+            for item_id, external_id in sent
+        ],
+    )
+
+
+async def reschedule(session: AsyncSession, item_id: int, delay: float, error: str) -> None:
+    await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(
+            status="pending",
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            last_error=error[:2000],
+            lease_until=None,
+        )
+    )
+
+
+async def release(session: AsyncSession, item_id: int, delay: float) -> None:
+    """Give a claim back without counting an attempt (rate-limited before it was sent)."""
+    await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(
+            status="pending",
+            attempts=OutboxItem.attempts - 1,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            lease_until=None,
+        )
+    )
+
+
+async def mark_failed(session: AsyncSession, item_id: int, error: str) -> None:
+    """A permanent failure: the item is a dead letter, visible to admins, never retried."""
+    await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(status="failed", last_error=error[:2000], lease_until=None)
+    )
+
+
+async def active_count(session: AsyncSession, channels: list[str]) -> int:
+    """Items still to be delivered (pending or being sent) on these channels."""
+    from sqlalchemy import func
+
+    stmt = select(func.count()).where(
+        OutboxItem.status.in_(ACTIVE), OutboxItem.channel.in_(channels)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+def payload_of(item: OutboxItem) -> OutboundMessage:
+    data: dict[str, Any] = item.payload
+    return OutboundMessage.from_json(data)

@@ -1,0 +1,49 @@
+"""Small dialect helpers shared by the repositories (SQLite and PostgreSQL only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def dialect_name(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return dialect_name(session) == "postgresql"
+
+
+async def insert_ignore(
+    session: AsyncSession, table: Table, values: dict[str, Any], conflict: list[str]
+) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new id, or None for a duplicate.
+
+    Race-free on both backends, unlike SELECT-then-INSERT.
+    """
+    module: Any = postgresql if is_postgres(session) else sqlite
+    stmt = (
+        module.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id)
+    )
+    result = await session.execute(stmt)
+    row = result.first()
+    return None if row is None else int(row[0])
+
+
+async def advisory_xact_lock(session: AsyncSession, namespace: int, key: int) -> bool:
+    """Try a PostgreSQL transaction-scoped advisory lock; always True on SQLite (one process)."""
+    if not is_postgres(session):
+        return True
+    from sqlalchemy import text
+
+    result = await session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
+    )
+    return bool(result.scalar())

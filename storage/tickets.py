@@ -1,0 +1,167 @@
+"""Ticket repository: claims, Slack thread bookkeeping, staff events into the inbox, SLA.
+
+Staff actions taken in Slack (a reply in a ticket's thread, a Claim/Resolve/Back-to-bot button)
+belong to the *customer's* conversation, whose inbox key is the customer's (channel, chat_id).
+:func:`ingest_staff_event` therefore inserts straight into ``inbound_events`` with the ticket's
+conversation id, keeping the unique key ``(channel, event_id)`` (``channel`` is the desk's,
+e.g. ``slack``) so a redelivered Slack event is stored once, and the normal processor then
+handles it in that conversation's order, in one transaction, exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.messages import InboundMessage
+from storage.inbox import IngestResult
+from storage.models import InboundEvent, Ticket, utcnow
+from storage.models_slack import TicketSlaReminder
+from storage.sql import insert_ignore, is_postgres
+
+OPEN_STATUSES = ("open", "claimed")
+
+
+@dataclass(frozen=True, slots=True)
+class StaffEvent:
+    """One staff action on a ticket, as the desk adapter saw it."""
+
+    desk: str
+    event_id: str
+    ticket_id: int
+    action: str
+    user: str
+    text: str = ""
+    ref: dict[str, Any] | None = None
+
+    def to_inbound(self, chat_id: str) -> InboundMessage:
+        """Kind ``callback`` on purpose: the processor's language detection skips it, so an
+        agent writing English never changes a Swedish customer's language."""
+        agent = {"action": self.action, "ticket": self.ticket_id, "user": self.user,
+                 **(self.ref or {})}
+        return InboundMessage(
+            channel=self.desk,
+            event_id=self.event_id,
+            user_id=self.user,
+            chat_id=chat_id,
+            text=self.text,
+            kind="callback",
+            callback_data=f"agent:{self.action}",
+            raw={"agent": agent},
+        )
+
+
+async def ingest_staff_event(
+    sessions: async_sessionmaker[AsyncSession], event: StaffEvent, chat_id: str
+) -> IngestResult | None:
+    """Store a staff event in the inbox of the ticket's conversation; None if there is none."""
+    async with sessions.begin() as session:
+        ticket = await session.get(Ticket, event.ticket_id)
+        if ticket is None or ticket.conversation_id is None:
+            return None
+        new_id = await insert_ignore(
+            session,
+            InboundEvent.__table__,  # type: ignore[arg-type]
+            {
+                "channel": event.desk,
+                "event_id": event.event_id,
+                "conversation_id": ticket.conversation_id,
+                "payload": event.to_inbound(chat_id).to_json(),
+                "received_at": utcnow(),
+                "attempts": 0,
+            },
+            ["channel", "event_id"],
+        )
+        return IngestResult(ticket.conversation_id, duplicate=new_id is None)
+
+
+async def event_seen(session: AsyncSession, channel: str, event_id: str) -> bool:
+    found = await session.scalar(
+        select(InboundEvent.id).where(
+            InboundEvent.channel == channel, InboundEvent.event_id == event_id
+        )
+    )
+    return found is not None
+
+
+async def claim(session: AsyncSession, ticket_id: int, assignee: str, now: datetime) -> bool:
+    """Assign an unassigned open ticket; False when someone already has it (race-free)."""
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.assignee.is_(None), Ticket.status == "open")
+        .values(assignee=assignee, status="claimed", claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def record_thread(session: AsyncSession, ticket_id: int, channel: str, ts: str) -> None:
+    """Remember where the ticket's thread lives (only the first root post counts)."""
+    await session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.slack_thread_ts.is_(None))
+        .values(slack_channel=channel, slack_thread_ts=ts)
+    )
+
+
+async def thread_of(session: AsyncSession, ticket_id: int) -> tuple[str, str] | None:
+    row = (
+        await session.execute(
+            select(Ticket.slack_channel, Ticket.slack_thread_ts).where(Ticket.id == ticket_id)
+        )
+    ).first()
+    if row is None or not row[0] or not row[1]:
+        return None
+    return str(row[0]), str(row[1])
+
+
+async def by_thread(session: AsyncSession, channel: str, thread_ts: str) -> Ticket | None:
+    return await session.scalar(
+        select(Ticket).where(Ticket.slack_channel == channel, Ticket.slack_thread_ts == thread_ts)
+    )
+
+
+async def listing(
+    session: AsyncSession, assignee: str | None = None, limit: int = 20
+) -> list[Ticket]:
+    """Unresolved tickets, oldest first; only ``assignee``'s when given."""
+    stmt = select(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
+    if assignee is not None:
+        stmt = stmt.where(Ticket.assignee == assignee)
+    return list((await session.scalars(stmt.order_by(Ticket.id).limit(limit))).all())
+
+
+async def overdue_unclaimed(session: AsyncSession, minutes: int, now: datetime) -> list[Ticket]:
+    """Open tickets posted to the desk, unclaimed for ``minutes``, not yet reminded about."""
+    reminded = select(TicketSlaReminder.ticket_id)
+    stmt = (
+        select(Ticket)
+        .where(
+            Ticket.status == "open",
+            Ticket.assignee.is_(None),
+            Ticket.slack_channel.is_not(None),
+            Ticket.created_at <= now - timedelta(minutes=minutes),
+            Ticket.id.not_in(reminded),
+        )
+        .order_by(Ticket.id)
+        .limit(100)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def mark_reminded(session: AsyncSession, ticket_id: int, now: datetime) -> bool:
+    """True for the one caller (of possibly several processes) that records it first."""
+    module: Any = postgresql if is_postgres(session) else sqlite
+    table: Any = TicketSlaReminder.__table__
+    stmt = (
+        module.insert(table)
+        .values(ticket_id=ticket_id, kind="unclaimed", reminded_at=now)
+        .on_conflict_do_nothing(index_elements=["ticket_id"])
+        .returning(table.c.ticket_id)
+    )
+    return (await session.execute(stmt)).first() is not None

@@ -1,0 +1,90 @@
+"""Customer questions the bot could not answer alone, for admins to turn into KB entries.
+
+The FAQ handler records one row when it falls back or can only offer suggestions; recording
+in the handler's transaction (instead of deriving it later from the transcript) stays right when
+fallback texts, buttons or locales change. Rows are resolved when an admin creates an entry
+from them, or dismissed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import utcnow
+from storage.models_admin import UnansweredQuestion
+
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class OpenQuestion:
+    """Open rows with the same text, folded into one line of the admin list."""
+
+    text: str
+    locale: str
+    count: int
+    last_seen: datetime
+    outcome: str
+    best_entry_id: str | None
+    confidence: float | None
+    ids: tuple[int, ...]
+
+
+def record(
+    session: AsyncSession, conversation_id: int | None, text: str, locale: str, outcome: str,
+    best_entry_id: str | None = None, confidence: float | None = None,
+) -> None:
+    """Add one row to the caller's transaction (outcome: fallback, suggested, escalated)."""
+    text = text.strip()[:MAX_TEXT]
+    if not text:
+        return
+    session.add(UnansweredQuestion(
+        conversation_id=conversation_id, text=text, locale=locale, outcome=outcome,
+        best_entry_id=best_entry_id, confidence=confidence, created_at=utcnow(),
+    ))
+
+
+async def list_open(session: AsyncSession, *, limit: int = 200) -> list[OpenQuestion]:
+    """Open questions grouped by case-folded text and locale, most recent first."""
+    stmt = (
+        select(UnansweredQuestion)
+        .where(UnansweredQuestion.resolved_at.is_(None))
+        .order_by(UnansweredQuestion.id.desc())
+        .limit(limit * 20)
+    )
+    groups: dict[tuple[str, str], list[UnansweredQuestion]] = {}
+    for row in (await session.scalars(stmt)).all():
+        groups.setdefault((row.text.casefold(), row.locale), []).append(row)
+    out = [
+        OpenQuestion(text=rows[0].text, locale=rows[0].locale, count=len(rows),
+                     last_seen=rows[0].created_at, outcome=rows[0].outcome,
+                     best_entry_id=rows[0].best_entry_id, confidence=rows[0].confidence,
+                     ids=tuple(r.id for r in rows))
+        for rows in groups.values()
+    ]
+    return out[:limit]
+
+
+async def resolve(
+    session: AsyncSession, ids: list[int], entry_id: str | None
+) -> int:
+    """Close rows (answered by ``entry_id``, or dismissed when it is None); returns the count."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(UnansweredQuestion)
+        .where(UnansweredQuestion.id.in_(ids), UnansweredQuestion.resolved_at.is_(None))
+        .values(resolved_at=utcnow(), resolved_entry_id=entry_id or "-")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_open(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(UnansweredQuestion).where(
+        UnansweredQuestion.resolved_at.is_(None)
+    )
+    return int(await session.scalar(stmt) or 0)

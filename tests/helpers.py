@@ -1,0 +1,46 @@
+"""Test doubles for the core: a channel that records what it is asked to send."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.channels.base import RateLimit, SendResult
+from bot.messages import InboundMessage, OutboundMessage
+
+
+@dataclass
+class RecordingChannel:
+    """A channel adapter that records sends; queue results in ``script`` to inject failures."""
+
+    name: str = "test"
+    rate_limits: tuple[RateLimit, ...] = ()
+    sent: list[tuple[float, OutboundMessage]] = field(default_factory=list)
+    attempts: list[tuple[float, OutboundMessage, SendResult]] = field(default_factory=list)
+    script: deque[SendResult] = field(default_factory=deque)
+
+    @property
+    def limits(self) -> tuple[RateLimit, ...]:
+        return self.rate_limits
+
+    def is_group(self, chat_id: str) -> bool:
+        return chat_id.startswith("-")
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        result = self.script.popleft() if self.script else SendResult.sent(str(len(self.sent)))
+        now = time.monotonic()
+        self.attempts.append((now, message, result))
+        if result.ok:
+            self.sent.append((now, message))
+        return result
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        return [m.text for _, m in self.sent if chat_id is None or m.chat_id == chat_id]
+
+
+def inbound(text: str, event_id: str, chat: str = "c1", channel: str = "test",
+            **extra: object) -> InboundMessage:
+    kind = "command" if text.startswith("/") else "text"
+    return InboundMessage(channel=channel, event_id=event_id, user_id=chat, chat_id=chat,
+                          text=text, kind=kind, **extra)  # type: ignore[arg-type]

@@ -1,0 +1,303 @@
+"""The admin REST API over real HTTP on both databases: authz, KB, pagination, errors, OpenAPI."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+from openapi_spec_validator import validate
+
+from bot.api.base import registry
+from knowledge.formats import FORMATS, loads
+from storage import kb as kb_repo
+from storage.models import Customer, Ticket
+from tests.admin_support import BOOTSTRAP, Running, running
+from tests.conftest import make_settings
+
+ENTRY = {"id": "api_test", "locale": "en", "question": "Can I pay with a llama?",
+         "phrasings": ["llama payment"], "answer": "No llamas, sorry.", "tags": ["payments"]}
+
+
+@pytest.fixture
+async def srv(db_url: str) -> Any:
+    async with running(make_settings(db_url, admin_token=BOOTSTRAP)) as r:
+        yield r
+
+
+def _fill(path: str) -> str:
+    values = {"entry_id": "delivery_time", "locale": "en", "revision": "1", "ticket_id": "1",
+              "customer_id": "1", "token_id": "999", "merge_id": "1"}
+    return re.sub(r"{(\w+)}", lambda m: values.get(m.group(1), "1"), path)
+
+
+async def test_every_route_denies_anonymous_and_agent_cannot_write(srv: Running) -> None:
+    routes = registry(srv.app).routes.values()
+    assert len(routes) >= 18
+    async with aiohttp.ClientSession(srv.url) as http:
+        for route in routes:
+            path = _fill(route.path)
+            async with http.request(route.method, path) as resp:
+                expected = 200 if route.role == "public" else 401
+                assert resp.status == expected, (route.method, path, resp.status)
+                if expected == 401:
+                    body = await resp.json()
+                    assert body["error"]["code"] == "unauthorized"
+                    assert "items" not in body
+            if route.role == "admin":
+                async with http.request(route.method, path, headers=srv.h(srv.agent),
+                                        json={}) as resp:
+                    assert resp.status == 403, (route.method, path)
+                    assert (await resp.json())["error"]["code"] == "forbidden"
+        # a wrong or revoked-looking token is as good as none
+        async with http.get("/api/v1/kb/entries", headers=srv.h("crm_guess")) as resp:
+            assert resp.status == 401
+        # an unknown path under /api/v1 leaks nothing to strangers
+        async with http.get("/api/v1/secret-stuff") as resp:
+            assert resp.status == 401
+
+
+async def test_agent_reads_but_cannot_change_the_kb(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.agent)) as http:
+        async with http.get("/api/v1/kb/entries/delivery_time/en") as resp:
+            assert resp.status == 200
+        async with http.put("/api/v1/kb/entries/delivery_time/en",
+                            json={"answer": "hacked"}) as resp:
+            assert resp.status == 403
+        async with http.post("/api/v1/kb/entries", json=ENTRY) as resp:
+            assert resp.status == 403
+        async with http.delete("/api/v1/kb/entries/delivery_time/en") as resp:
+            assert resp.status == 403
+        async with http.get("/api/v1/me") as resp:
+            assert (await resp.json())["role"] == "agent"
+    async with srv.core.sessions() as session:
+        entry = await kb_repo.get(session, "delivery_time", "en")
+        assert entry is not None and entry.answer != "hacked"
+        assert await kb_repo.get(session, "api_test", "en") is None
+
+
+async def test_without_admin_token_and_tokens_everything_is_closed(db_url: str) -> None:
+    async with running(make_settings(db_url)) as srv:
+        async with srv.core.sessions.begin() as session:
+            from sqlalchemy import delete
+
+            from storage.models_admin import ApiToken
+            await session.execute(delete(ApiToken))
+        async with aiohttp.ClientSession(srv.url) as http:
+            for token in (None, "", "None", BOOTSTRAP, srv.admin):
+                async with http.get("/api/v1/kb/entries", headers=srv.h(token)) as resp:
+                    assert resp.status == 401, token
+
+
+async def test_kb_crud_history_restore_and_live_matching(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.admin)) as http:
+        async with http.get("/api/v1/kb/match", params={"text": "pay with a llama"}) as resp:
+            assert (await resp.json())["outcome"] != "answer"
+        async with http.post("/api/v1/kb/entries", json=ENTRY) as resp:
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["revision"] == 1
+        async with http.post("/api/v1/kb/entries", json=ENTRY) as resp:
+            assert resp.status == 409
+        async with http.get("/api/v1/kb/match", params={"text": "pay with a llama"}) as resp:
+            result = await resp.json()
+            assert result["outcome"] == "answer", result
+            assert result["candidates"][0]["entry_id"] == "api_test"
+        changed = {**ENTRY, "answer": "Llamas accepted on Tuesdays.", "base_revision": 1}
+        async with http.put("/api/v1/kb/entries/api_test/en", json=changed) as resp:
+            assert resp.status == 200 and (await resp.json())["revision"] == 2
+        async with http.put("/api/v1/kb/entries/api_test/en", json=changed) as resp:
+            body = await resp.json()
+            assert resp.status == 409 and body["error"]["field"] == "base_revision"
+        async with http.get("/api/v1/kb/entries/api_test/en/revisions") as resp:
+            revs = (await resp.json())["items"]
+            assert [r["revision"] for r in revs] == [1, 2]
+            assert revs[1]["actor"].startswith("token:test admin#")
+        async with http.post("/api/v1/kb/entries/api_test/en/revisions/1/restore") as resp:
+            body = await resp.json()
+            assert resp.status == 200 and body["revision"] == 3
+            assert body["answer"] == "No llamas, sorry."
+        async with http.post("/api/v1/kb/entries/api_test/en/revisions/99/restore") as resp:
+            assert resp.status == 404
+        async with http.delete("/api/v1/kb/entries/api_test/en") as resp:
+            assert resp.status == 204
+        async with http.get("/api/v1/kb/entries/api_test/en") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "not_found"
+        async with http.post("/api/v1/kb/entries/api_test/en/revisions/4/restore") as resp:
+            assert resp.status == 422  # revision 4 is the deletion itself
+        async with http.post("/api/v1/kb/entries/api_test/en/revisions/2/restore") as resp:
+            assert resp.status == 200 and (await resp.json())["revision"] == 5
+        async with http.get("/api/v1/audit") as resp:
+            actions = [a["action"] for a in (await resp.json())["items"]]
+            assert actions.count("kb.restore") == 2
+
+
+BAD_BODIES = [
+    ({**ENTRY, "answer": ""}, "answer"),
+    ({**ENTRY, "id": "has space"}, "id"),
+    ({**ENTRY, "locale": "english"}, "locale"),
+    ({**ENTRY, "colour": "red"}, "colour"),
+    ({**ENTRY, "base_revision": "one"}, "base_revision"),
+]
+
+
+async def test_validation_errors_name_the_field(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.admin)) as http:
+        for body, field in BAD_BODIES:
+            async with http.post("/api/v1/kb/entries", json=body) as resp:
+                err = (await resp.json())["error"]
+                assert resp.status == 422 and err["code"] == "validation_error"
+                assert err["field"] == field, err
+        async with http.post("/api/v1/kb/entries", data="{not json",
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+        async with http.post("/api/v1/kb/entries", data="x") as resp:
+            assert resp.status == 415
+        async with http.put("/api/v1/kb/entries/delivery_time/en",
+                            json={**ENTRY, "id": "other"}) as resp:
+            assert resp.status == 422 and (await resp.json())["error"]["field"] == "id"
+    async with srv.core.sessions() as session:
+        assert await kb_repo.get(session, "api_test", "en") is None
+
+
+async def test_kb_pagination_filters_and_search(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.agent)) as http:
+        seen: list[tuple[str, str]] = []
+        cursor = None
+        while True:
+            params = {"limit": "5", **({"cursor": cursor} if cursor else {})}
+            async with http.get("/api/v1/kb/entries", params=params) as resp:
+                page = await resp.json()
+            assert len(page["items"]) <= 5
+            seen += [(e["id"], e["locale"]) for e in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        async with srv.core.sessions() as session:
+            assert len(seen) == await kb_repo.count(session)
+        assert seen == sorted(seen) and len(set(seen)) == len(seen)
+        async with http.get("/api/v1/kb/entries", params={"locale": "sv", "limit": "200"}) as r:
+            items = (await r.json())["items"]
+            assert items and {e["locale"] for e in items} == {"sv"}
+        async with http.get("/api/v1/kb/entries", params={"q": "DELIVERY_TIME"}) as resp:
+            assert {e["id"] for e in (await resp.json())["items"]} == {"delivery_time"}
+        tag = items[0]["tags"][0]
+        async with http.get("/api/v1/kb/entries", params={"tag": tag}) as resp:
+            assert all(tag in e["tags"] for e in (await resp.json())["items"])
+        for bad in ({"limit": "0"}, {"limit": "x"}, {"limit": "201"}, {"cursor": "!!"}):
+            async with http.get("/api/v1/kb/entries", params=bad) as resp:
+                err = (await resp.json())["error"]
+                assert resp.status == 400 and err["field"] in bad, err
+
+
+async def test_import_export_all_formats_and_all_or_nothing(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.admin)) as http:
+        for fmt in FORMATS:
+            async with http.get("/api/v1/kb/export", params={"format": fmt}) as resp:
+                text = await resp.text()
+                assert resp.status == 200 and len(loads(text, fmt)) >= 30
+            async with http.post("/api/v1/kb/import", params={"format": fmt},
+                                 data=text.encode()) as resp:
+                stats = await resp.json()
+                assert resp.status == 200 and stats["unchanged"] >= 30, stats
+        bad = ('{"id": "new_one", "locale": "en", "answer": "fine"}\n'
+               '{"id": "bad", "locale": "en", "answer": ""}\n')
+        async with http.post("/api/v1/kb/import", params={"format": "jsonl"},
+                             data=bad) as resp:
+            err = (await resp.json())["error"]
+            assert resp.status == 422 and err["code"] == "invalid_kb_file"
+            assert "line 2" in err["message"] and "answer" in err["message"]
+        good = '{"id": "new_one", "locale": "en", "answer": "fine"}\n'
+        async with http.post("/api/v1/kb/import", params={"format": "jsonl",
+                                                          "dry_run": "true"}, data=good) as r:
+            assert (await r.json()) == {"created": 1, "updated": 0, "unchanged": 0,
+                                        "dry_run": True}
+        async with http.post("/api/v1/kb/import", params={"format": "xml"}, data=good) as resp:
+            assert resp.status == 400 and (await resp.json())["error"]["field"] == "format"
+    async with srv.core.sessions() as session:
+        assert await kb_repo.get(session, "new_one", "en") is None
+
+
+async def test_tickets_and_customers_pages_and_details(srv: Running) -> None:
+    async with srv.core.sessions.begin() as session:
+        customers = [Customer(display_name=f"c{i}") for i in range(3)]
+        session.add_all(customers)
+        await session.flush()
+        for i in range(5):
+            session.add(Ticket(customer_id=customers[i % 3].id, channel="test",
+                               status="resolved" if i % 2 else "open", reason="r",
+                               subject=f"s{i}"))
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.agent)) as http:
+        ids: list[int] = []
+        cursor = None
+        while True:
+            params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+            async with http.get("/api/v1/tickets", params=params) as resp:
+                page = await resp.json()
+            ids += [t["id"] for t in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert ids == sorted(ids, reverse=True) and len(ids) == 5
+        async with http.get("/api/v1/tickets", params={"status": "open"}) as resp:
+            assert {t["status"] for t in (await resp.json())["items"]} == {"open"}
+        async with http.get("/api/v1/tickets", params={"status": "lost"}) as resp:
+            assert resp.status == 400
+        async with http.get(f"/api/v1/tickets/{ids[0]}") as resp:
+            body = await resp.json()
+            assert body["transcript"] == [] and body["customer"]["display_name"]
+        async with http.get("/api/v1/tickets/999999") as resp:
+            assert resp.status == 404
+        async with http.get("/api/v1/tickets/abc") as resp:
+            assert resp.status == 400
+        async with http.get("/api/v1/customers", params={"limit": "2"}) as resp:
+            page = await resp.json()
+            assert len(page["items"]) == 2 and page["next_cursor"]
+        async with http.get("/api/v1/customers", params={"cursor": page["next_cursor"]}) as r:
+            assert len((await r.json())["items"]) == 1
+        async with http.get(f"/api/v1/customers/{customers[0].id}") as resp:
+            assert len((await resp.json())["tickets"]) == 2
+
+
+async def test_tokens_created_shown_once_revoked_and_audited(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(BOOTSTRAP)) as http:
+        async with http.post("/api/v1/tokens", json={"name": "ci", "role": "agent"}) as resp:
+            created = await resp.json()
+            assert resp.status == 201 and created["token"].startswith("crm_")
+        async with http.post("/api/v1/tokens", json={"name": "x", "role": "root"}) as resp:
+            assert resp.status == 422 and (await resp.json())["error"]["field"] == "role"
+        async with http.get("/api/v1/tokens") as resp:
+            listed = (await resp.json())["items"]
+            assert all("token" not in t for t in listed) and created["token"] not in str(listed)
+        async with http.get("/api/v1/me", headers=srv.h(created["token"])) as resp:
+            assert (await resp.json())["actor"] == f"token:ci#{created['id']}"
+        async with http.delete(f"/api/v1/tokens/{created['id']}") as resp:
+            assert resp.status == 204
+        async with http.get("/api/v1/me", headers=srv.h(created["token"])) as resp:
+            assert resp.status == 401
+        async with http.get("/api/v1/audit") as resp:
+            rows = (await resp.json())["items"]
+            mine = [(r["actor"], r["action"]) for r in rows if r["target"] ==
+                    f"token:{created['id']}"]
+            assert mine == [("admin-token", "token.revoke"), ("admin-token", "token.create")]
+
+
+async def test_openapi_matches_the_router(srv: Running) -> None:
+    async with aiohttp.ClientSession(srv.url) as http, http.get("/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    validate(doc)
+    routed = {(r.method.lower(), r.resource.canonical) for r in srv.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/v1/")
+              and r.method not in ("HEAD", "OPTIONS")}
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert routed == documented
+    mine = {(m.lower(), p) for (m, p) in registry(srv.app).routes}
+    undocumented = {k for k in documented if doc["paths"][k[1]][k[0]].get(
+        "x-crmbot-undocumented")}
+    assert mine <= documented and not (mine & undocumented)
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            if op.get("x-crmbot-role") == "public":
+                continue
+            for name in re.findall(r"{(\w+)}", path):
+                assert name in {p["name"] for p in op.get("parameters", [])}, path

@@ -1,0 +1,42 @@
+"""`crmbot chat` scripted through a pipe answers from the sample KB in en, sv and lv."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def _chat(tmp_path: Path, lines: str, *args: str) -> str:
+    env = {"PATH": "/usr/bin:/bin", "CRMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}
+    proc = subprocess.run(
+        [sys.executable, "bot.py", "chat", *args], input=lines, capture_output=True, text=True,
+        cwd=ROOT, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_where_is_my_order_in_three_languages(tmp_path: Path) -> None:
+    out = _chat(tmp_path, "where is my order?\nvar är min beställning?\nkur ir mans pasūtījums?\n")
+    assert "You can follow your order" in out
+    assert "Du kan följa din beställning" in out
+    assert "Savu pasūtījumu varat izsekot" in out
+    assert out.count("bot>") == 3  # three answers, each asking "did this help?"
+
+
+def test_buttons_by_number_and_locale_flag(tmp_path: Path) -> None:
+    out = _chat(tmp_path, "/start\nvar är mitt paket?\n1\n", "--locale", "sv", "--name", "Ana")
+    assert "Hej, Ana!" in out
+    assert "Vad bra att jag kunde hjälpa!" in out  # button 1 = "Ja"
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "bot.py", "chat"], input="", capture_output=True, text=True, cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "CRMBOT_SLACK_BOT_TOKEN": "xoxb-x"}, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "CRMBOT_SLACK_SIGNING_SECRET" in proc.stderr

@@ -1,0 +1,167 @@
+"""The widget in headless Chromium against the real app: the newcomer's path, end to end.
+
+SQLite only (these tests are about the browser). Without a chromium binary they skip, except
+under CI=true, where a missing browser is a failure. Playwright drives the Debian chromium
+(``executable_path``); ``playwright install`` is never needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.messages import OutboundMessage
+from storage import outbox
+from storage.models import Conversation, Message, utcnow
+from storage.models_feedback import Feedback
+from tests.conftest import IN_CI, ROOT, make_settings
+from tests.webapp import Served, eventually, serve
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
+TIMEOUT_MS = 15_000
+
+
+def _require_browser() -> Any:
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("chromium is required under CI (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        if IN_CI:
+            pytest.fail("the playwright package is required under CI (pip install -e '.[dev]')")
+        pytest.skip("playwright not installed")
+    return async_playwright
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    _require_browser()  # skip (or fail under CI) before paying for an app start
+    async with serve(make_settings(f"sqlite+aiosqlite:///{tmp_path}/crmbot.db")) as s:
+        yield s
+
+
+@pytest.fixture
+async def page(served: Served) -> AsyncIterator[Any]:
+    async_playwright = _require_browser()
+    os.environ.pop("PLAYWRIGHT_BROWSERS_PATH", None)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = await browser.new_context(viewport={"width": 1000, "height": 720},
+                                            locale="en-GB")
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            await browser.close()
+
+
+async def _ask(page: Any, text: str) -> None:
+    box = page.get_by_role("textbox", name="Your message")
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def _agent_reply(served: Served, text: str) -> None:
+    """What the Slack relay does: a transcript row and an outbox item in one transaction."""
+    async with served.core.sessions.begin() as s:
+        conv = await s.scalar(select(Conversation).where(Conversation.channel == "web"))
+        assert conv is not None
+        s.add(Message(conversation_id=conv.id, direction="out", sender="agent", text=text,
+                      created_at=utcnow()))
+        outbox.enqueue(s, OutboundMessage("web", conv.chat_id, text), order_key=f"conv:{conv.id}",
+                       conversation_id=conv.id)
+    served.core.outbox.wake()
+
+
+async def test_newcomer_path_in_the_demo_shop(served: Served, page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(served.base + "/")
+    await expect(page.get_by_role("heading", name="Example Shop")).to_be_visible()
+    launcher = page.get_by_role("button", name="Open the support chat")
+    await launcher.click()
+    await expect(launcher).to_have_attribute("aria-expanded", "true")
+    dialog = page.get_by_role("dialog", name="Example Shop support")
+    await expect(dialog).to_be_visible()
+    log = page.get_by_role("log")
+
+    await _ask(page, "where is my order?")
+    await expect(log).to_contain_text("shop.example/orders")
+    await expect(log).to_contain_text("Did this answer help?")
+
+    await _ask(page, "package")
+    await expect(log).to_contain_text("Did you mean one of these?")
+    suggestion = log.locator(".msg").last.locator("button").first
+    label = await suggestion.text_content()
+    assert label and label != "Talk to a person"
+    await suggestion.click()
+    await expect(log.locator(".msg-customer").last).to_contain_text(label)
+    await expect(log.locator(".msg-bot .text")).to_have_count(3)  # answer, suggestions, answer
+
+    await _ask(page, '<img src=x onerror="document.title=1"> <b>bold</b>')
+    await expect(log.locator(".msg-customer").last).to_contain_text("<b>bold</b>")
+    assert await log.locator("img, b").count() == 0, "customer text is never HTML"
+
+    await page.reload()
+    await page.get_by_role("button", name="Open the support chat").click()
+    await expect(log).to_contain_text("where is my order?")
+    await expect(log).to_contain_text("shop.example/orders")
+    assert await log.locator(".msg-customer", has_text="where is my order?").count() == 1
+
+    await _ask(page, "/human")
+    await expect(log).to_contain_text("case #")
+    await _agent_reply(served, "Hi, this is Anna from support. Your parcel left today.")
+    agent = log.locator(".msg-agent")
+    await expect(agent).to_contain_text("Anna from support")
+    await expect(agent).to_contain_text("Support agent")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT))
+
+    await page.get_by_role("button", name="Rate us").click()
+    await page.get_by_title("4 of 5 stars").click()
+    await page.get_by_label("Tell us more (optional)").fill("Quick help, thanks!")
+    await page.get_by_role("button", name="Send feedback").click()
+    await expect(page.get_by_text("Thank you! Your feedback was sent.")).to_be_visible()
+
+    async def stored() -> bool:
+        async with served.core.sessions() as s:
+            row = await s.scalar(select(Feedback))
+        return row is not None and row.rating == 4 and row.text == "Quick help, thanks!"
+
+    await eventually(stored)
+
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await expect(launcher).to_be_focused()
+
+
+async def test_mobile_layout_and_feedback_page(served: Served, page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.set_viewport_size({"width": 390, "height": 740})
+    await page.goto(served.base + "/feedback")
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_be_visible()
+    box = await dialog.bounding_box()
+    assert box is not None and box["width"] >= 389 and box["height"] >= 739, "full screen"
+    await page.get_by_role("button", name="Send feedback").click()
+    await expect(page.get_by_text("Please choose a rating")).to_be_visible()
+    await page.get_by_title("1 of 5 stars").click()
+    await page.get_by_label("Tell us more (optional)").fill("The parcel was damaged.")
+    await page.get_by_role("button", name="Send feedback").click()
+    await expect(page.get_by_text("Thank you! Your feedback was sent.")).to_be_visible()
+    await page.get_by_role("button", name="Back to the chat").click()
+    await expect(page.get_by_role("log")).to_contain_text("case #")
