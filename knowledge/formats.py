@@ -110,20 +110,33 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+# Not libyaml's CSafeLoader: deeply nested input overflows its C stack (a segfault, where the
+# pure-Python loader raises RecursionError, which loads() turns into a clear error).
+_YAMLLoader = yaml.SafeLoader
+
+
 def _yaml_rows(text: str) -> Iterator[tuple[int, Any]]:
+    """Each entry with its line: compose the node tree once, construct entry by entry."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _YAMLLoader(text)  # the reader refuses control characters right here
+        root = loader.get_single_node()
     except yaml.YAMLError as exc:
         raise ValueError(f"invalid YAML: {exc}") from None
-    if root is None:
-        return
-    if isinstance(root, yaml.MappingNode):
-        root = next((v for k, v in root.value if k.value == "entries"), None)
-    if not isinstance(root, yaml.SequenceNode):
-        raise ValueError("line 1: expected a list of entries (or a mapping with 'entries:')")
-    for node in root.value:
-        data = yaml.SafeLoader(yaml.serialize(node)).get_single_data()
-        yield node.start_mark.line + 1, data
+    try:
+        if root is None:
+            return
+        if isinstance(root, yaml.MappingNode):
+            root = next((v for k, v in root.value if k.value == "entries"), None)
+        if not isinstance(root, yaml.SequenceNode):
+            raise ValueError("line 1: expected a list of entries (or a mapping with 'entries:')")
+        for node in root.value:
+            try:
+                data = loader.construct_document(node)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"line {node.start_mark.line + 1}: invalid YAML: {exc}") from None
+            yield node.start_mark.line + 1, data
+    finally:
+        loader.dispose()
 
 
 def _json_rows(text: str) -> Iterator[tuple[int, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -134,11 +135,27 @@ async def _admin(*statements: str) -> None:
         await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file made once per run: copying it is ~1 ms, migrating ~0.5 s."""
+    path = tmp_path_factory.mktemp("template") / "crmbot.db"
+
+    async def _migrate() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()  # the last connection out checkpoints the WAL into the file
+
+    asyncio.run(_migrate())
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database on each backend."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/crmbot.db"
+        target = tmp_path / "crmbot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("pg_migrated")
     asyncio.run(_truncate_all(url))
     return url
