@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -48,6 +48,19 @@ update_like = st.fixed_dictionaries(
             st.sampled_from(["id", "from", "message", "data", "chat_instance"]), json_values),
         "edited_message": json_values},
 )
+widget_frame = st.fixed_dictionaries(
+    {"type": st.sampled_from(["message", "button", "feedback", "ping", "bogus"]) | json_values},
+    optional={"id": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True) | json_values,
+              "text": st.text(max_size=300) | json_values, "data": st.text(max_size=80)
+              | json_values, "label": json_values, "email": st.emails() | st.text(max_size=30),
+              "rating": st.integers(min_value=-2, max_value=7) | json_values},
+)
+plausible_message = st.fixed_dictionaries(
+    {"type": st.just("message"), "id": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+     "text": st.text(min_size=1, max_size=500)})
+widget_input = st.one_of(plausible_message.map(json.dumps), widget_frame.map(json.dumps),
+                         json_values.map(json.dumps),
+                         st.text(max_size=200), st.binary(max_size=100))
 intake_like = st.dictionaries(
     st.sampled_from(["source", "author", "url", "rating", "text", "language", "external_id",
                      "extra"]), json_values, max_size=8)
@@ -81,6 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             slack_bot_token=slack.token, slack_signing_secret=SLACK_SECRET,
             slack_api_url=slack.base_url, slack_support_channel="C0SUPPORT",
             intake_token=INTAKE, intake_rate_limit="100000/minute", widget_secret="w" * 32,
+            widget_rate_limit="100000/minute", widget_ip_rate_limit="100000/minute",
         )
         app = build_app(st_)
         runner = web.AppRunner(app)
@@ -179,6 +193,49 @@ def test_signed_slack_button_payloads_never_500(
                    headers=SlackSigner(SLACK_SECRET).headers(
                        body, "application/x-www-form-urlencoded"))
     assert r.status_code < 500, (r.status_code, r.text)
+
+
+@FUZZ
+@given(raw=widget_input)
+def test_widget_frames_never_break_the_socket(server: Server, raw: str | bytes) -> None:
+    """Any frame gets an ack (then it is stored) or an error frame (then nothing is), and the
+    same socket still answers a ping afterwards."""
+    frames, session = server.run(_widget_exchange(server.url, raw))
+    kinds = [f.get("type") for f in frames]
+    event("acked" if "ack" in kinds else ("refused" if "error" in kinds else "ignored"))
+    assert kinds[-1] == "pong", frames
+    assert all(k in ("ack", "error", "message", "typing", "pong") for k in kinds), frames
+    acks = [f["id"] for f in frames if f.get("type") == "ack"]
+    errors = [f for f in frames if f.get("type") == "error"]
+    assert all(e["code"] != "server_error" and e["message"] for e in errors), errors
+    stored = server.run(_web_events(server, session))
+    assert stored == {f"{session}:{cid}" for cid in acks}, (frames, stored)
+
+
+async def _widget_exchange(url: str, raw: str | bytes) -> tuple[list[dict[str, Any]], str]:
+    import aiohttp
+
+    from bot.channels.web.tokens import TokenSigner
+
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/chat/ws") as ws:
+        hello = await ws.receive_json(timeout=10)
+        session = TokenSigner("w" * 32).verify(hello["token"])
+        assert session is not None
+        await (ws.send_bytes(raw) if isinstance(raw, bytes) else ws.send_str(raw))
+        await ws.send_json({"type": "ping"})
+        frames: list[dict[str, Any]] = []
+        while not frames or frames[-1].get("type") != "pong":
+            frame = await ws.receive_json(timeout=10)
+            if frame.get("type") not in ("synced", "history"):
+                frames.append(frame)
+    return frames, session
+
+
+async def _web_events(srv: Server, session: str) -> set[str]:
+    async with srv.app[CORE].sessions() as s:
+        rows = await s.scalars(select(InboundEvent.event_id).where(
+            InboundEvent.channel == "web", InboundEvent.event_id.startswith(f"{session}:")))
+        return set(rows.all())
 
 
 def test_workers_survived_the_fuzzing(server: Server) -> None:
