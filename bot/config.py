@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
     telegram_global_rate: int = Field(default=30, ge=0, le=1000)
+    telegram_timeout: float = Field(default=10.0, gt=0, le=300)
 
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None

@@ -21,7 +21,7 @@ import itertools
 import json
 import re
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 import aiohttp
@@ -66,6 +66,12 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.confirmed = 0
         self.send_delay = 0.0
+        # Fault injection for every call of a method: ``chaos(method)`` returns None (serve it),
+        # "5xx", "429" or "hang" (wait ``hang_seconds`` first; if the client gave up by then,
+        # the call is dropped unserved, as if it never reached Telegram). ``faults`` counts them.
+        self.chaos: Any = None
+        self.hang_seconds = 3.0
+        self.faults: Counter[str] = Counter()
         self.closing = False
         self._failures: dict[str, deque[ApiError]] = defaultdict(deque)
         self._new_update = asyncio.Event()
@@ -219,6 +225,8 @@ class FakeTelegram:
         self.calls.append((method, params))
         self.call_times.append(time.monotonic())
         try:
+            if await self._inject(method, request):
+                return web.Response(status=504)  # nobody is listening any more
             failures = self._failures.get(method.lower())
             if failures:
                 raise failures.popleft()
@@ -229,6 +237,21 @@ class FakeTelegram:
         except ApiError as exc:
             return _error(exc)
         return web.json_response({"ok": True, "result": result})
+
+    async def _inject(self, method: str, request: web.Request) -> bool:
+        """Apply ``chaos``; True when a hung call's client is gone (the call is dropped)."""
+        fault = self.chaos(method) if self.chaos else None
+        if fault is None:
+            return False
+        self.faults[fault] += 1
+        if fault == "5xx":
+            raise ApiError(502, "Bad Gateway")
+        if fault == "429":
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+        await asyncio.sleep(self.hang_seconds)
+        gone = request.transport is None or request.transport.is_closing()
+        self.faults["dropped" if gone else "late"] += 1
+        return gone
 
     async def _m_getme(self, params: dict[str, Any]) -> Any:
         return self.me()

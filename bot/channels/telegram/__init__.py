@@ -23,7 +23,7 @@ from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, BotIdentity
 from bot.channels.telegram.ingest import UpdateSink
 from bot.channels.telegram.polling import Poller, run_as_leader
-from bot.channels.telegram.request import AiohttpRequest
+from bot.channels.telegram.request import DEFAULT_TIMEOUT, AiohttpRequest
 from bot.channels.telegram.webhook import PATH, WebhookEndpoint
 from bot.core import Core
 
@@ -53,14 +53,16 @@ class TelegramRuntime:
 RUNTIME = web.AppKey("telegram_runtime", TelegramRuntime)
 
 
-def build_bot(token: str, api_url: str, session: aiohttp.ClientSession) -> Bot:
-    """A PTB Bot for any Bot API server, on aiohttp networking."""
+def build_bot(token: str, api_url: str, session: aiohttp.ClientSession,
+              timeout: float = DEFAULT_TIMEOUT) -> Bot:
+    """A PTB Bot for any Bot API server, on aiohttp networking. ``timeout`` bounds the wait
+    for an answer to a call (a hung call is retried by the outbox, never waited on forever)."""
     base = api_url.rstrip("/")
     return Bot(
         token,
         base_url=f"{base}/bot",
         base_file_url=f"{base}/file/bot",
-        request=AiohttpRequest(session),
+        request=AiohttpRequest(session, read_timeout=timeout),
         get_updates_request=AiohttpRequest(session),
     )
 
@@ -78,7 +80,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.core.settings
     async with aiohttp.ClientSession() as session:
-        bot = build_bot(settings.telegram_token or "", settings.telegram_api_url, session)
+        bot = build_bot(settings.telegram_token or "", settings.telegram_api_url, session,
+                        settings.telegram_timeout)
         runtime.bot = bot
         runtime.core.registry.add(TelegramChannel(bot, settings.telegram_global_rate))
         task = asyncio.create_task(_start(runtime, bot), name="crmbot-telegram")
