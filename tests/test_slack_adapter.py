@@ -32,8 +32,9 @@ async def fake() -> AsyncIterator[FakeSlack]:
     await server.close()
 
 
-def _adapter(core: Core, fake: FakeSlack, token: str | None = None) -> SlackAdapter:
-    client = AsyncWebClient(token=token or fake.token, base_url=fake.base_url, timeout=5,
+def _adapter(core: Core, fake: FakeSlack, token: str | None = None,
+             timeout: int = 5) -> SlackAdapter:
+    client = AsyncWebClient(token=token or fake.token, base_url=fake.base_url, timeout=timeout,
                             retry_handlers=[])
     return SlackAdapter(client, core.sessions)
 
@@ -195,3 +196,25 @@ async def test_staff_event_for_a_ticket_without_conversation_is_ignored(core: Co
     assert await ingest_staff_event(core.sessions, missing, SUPPORT) is None
     async with core.sessions() as session:
         assert (await session.scalars(select(Conversation))).all() == []
+
+
+async def test_hung_slack_call_is_retried_once_and_order_kept(core: Core, fake: FakeSlack) -> None:
+    """Slack holds a post past the client's timeout (and never serves it): the outbox retries it,
+    the thread reply behind it waits its turn, each appears once."""
+    core.registry.add(_adapter(core, fake, timeout=1))
+    ticket = await _ticket(core)
+    fake.hang_next("chat.postMessage", 2.5)
+    async with core.sessions.begin() as session:
+        enqueue(session, _msg("root", ticket, "root"), order_key=f"ticket:{ticket}")
+        enqueue(session, _msg("thread", ticket, "second"), order_key=f"ticket:{ticket}")
+    await core.outbox.drain(timeout=20)
+    for _ in range(100):  # the retry can finish before the hung call's handler wakes up
+        if fake.dropped:
+            break
+        await asyncio.sleep(0.05)
+    assert fake.dropped == 1, "the hung call was abandoned by the client"
+    posted = [m.get("text") for m in fake.messages[SUPPORT]]
+    assert posted == ["root", "second"], fake.messages
+    async with core.sessions() as session:
+        statuses = (await session.scalars(select(OutboxItem.status))).all()
+    assert list(statuses) == ["sent", "sent"]

@@ -13,6 +13,7 @@ slash-command requests like Slack sends them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -45,6 +46,7 @@ class FakeSlack:
     reactions: list[tuple[str, str, str]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
+    dropped: int = 0  # hung calls whose client had given up
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     base_url: str = ""
@@ -68,6 +70,11 @@ class FakeSlack:
                   retry_after: float | None = None) -> None:
         self.failures[method].append(Failure(error, status, retry_after))
 
+    def hang_next(self, method: str, seconds: float) -> None:
+        """The next call waits ``seconds`` first; if the client gave up by then it is dropped
+        unserved (it never reached Slack), else it is served late."""
+        self.failures[method].append(Failure("hang", retry_after=seconds))
+
     # -- reading state -------------------------------------------------------------------
 
     def roots(self, channel: str) -> list[dict[str, Any]]:
@@ -90,6 +97,11 @@ class FakeSlack:
             else:
                 params.update({k: v for k, v in (await request.post()).items()})
         self.calls.append((method, params))
+        if self.failures[method] and self.failures[method][0].error == "hang":
+            await asyncio.sleep(self.failures[method].popleft().retry_after or 0)
+            if request.transport is None or request.transport.is_closing():
+                self.dropped += 1
+                return web.Response(status=504)
         if self.failures[method]:
             failure = self.failures[method].popleft()
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
