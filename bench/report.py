@@ -270,7 +270,7 @@ async def measure(url: str, repeat: int, image: Path | None = None) -> dict[str,
     return {"report_seconds": runs, "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(), "html_seconds": html_s, "pdf_seconds": pdf_s,
             "html_bytes": len(page), "pdf_bytes": len(pdf),
-            "messages_read": sum(int(x[k] or 0) for x in (h, p)  # type: ignore[call-overload]
+            "messages_read": sum(int(x[k] or 0) for x in (h, p)
                                  for k in ("messages_in", "messages_out")),
             "contact_days": h["contact_days"], "deflection_rate": h["deflection_rate"],
             "tickets_opened": h["tickets_opened"], "frt_business_median": h["frt_business_median"],

@@ -9,7 +9,7 @@ The result equals ``business_seconds_between`` (a test checks it on DST and holi
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.hours import Team
 
@@ -47,3 +47,20 @@ class BusinessClock:
 
             return business_seconds_between(start, end, self._team)
         return self._cumulative(b) - self._cumulative(a)
+
+    def between_us(self, start_us: int, end_us: int) -> float:
+        """:meth:`between` for instants in epoch microseconds (``us / 10**6`` is the float
+        ``datetime.timestamp()`` gives, so the result is the same to the bit)."""
+        if end_us <= start_us:
+            return 0.0
+        a, b = start_us / 10**6, end_us / 10**6
+        if a < self._lo - 86400 or b > self._hi + 86400:
+            return self.between(from_us(start_us), from_us(end_us))
+        return self._cumulative(b) - self._cumulative(a)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.hours import Team
 from bot.reports import deflection
 from bot.reports import queries as q
-from bot.reports.clock import BusinessClock
+from bot.reports.clock import EPOCH, BusinessClock, from_us
 from bot.reports.model import Report, Table, Value
 from bot.reports.period import Period
 from bot.reports.stats import average, csat, nps, percentile, rate
@@ -64,48 +64,90 @@ def _dims() -> Dims:
 
 async def build_report(session: AsyncSession, period: Period, options: Options,
                        now: datetime) -> Report:
-    conv = await deflection.figures(session, [period, period.previous()],
-                                    options.assume_hours * 3600, now)
-    current, tables = await _period_figures(session, period, options, conv[0], detailed=True)
-    previous, _ = await _period_figures(session, period.previous(), options, conv[1],
-                                        detailed=False)
+    periods = [period, period.previous()]
+    gaps = await _start_gaps(session, period, options)
+    try:
+        conv = await deflection.figures(session, periods, options.assume_hours * 3600, now)
+        raw = await _fetch_all(session, periods, options)
+        current, tables = _period_figures(period, options, conv[0], raw[0])
+        previous, _ = _period_figures(periods[1], options, conv[1], raw[1])
+        if gaps is not None:
+            tables.append(await gaps)
+    finally:
+        if gaps is not None and not gaps.done():
+            gaps.cancel()
     notes = [] if current["broadcast_reach"] is not None else [
         "Broadcast reach: not available (no broadcast feature installed)."]
     return Report(period, period.previous(), now, current, previous, tables, notes)
 
 
-async def _period_figures(session: AsyncSession, period: Period, options: Options,
-                          conv: deflection.Figures,
-                          detailed: bool) -> tuple[dict[str, Value], list[Table]]:
+@dataclass
+class _Raw:
+    """What one period needs from the database besides the conversation-days."""
+
+    opened: list[q.OpenedCell]
+    times: list[q.TicketTimes]
+    backlog: int
+    surveys: list[q.SurveyRow]
+    feedback: tuple[int, float | None]
+    unanswered: int
+    reach: tuple[int, int] | None
+    top_kb: list[tuple[str, int, int, int]]
+
+
+async def _fetch_all(session: AsyncSession, periods: list[Period],
+                     options: Options) -> list[_Raw]:
+    """Everything but the conversation-days, for each period (top KB for the first only)."""
+    out = []
+    for i, p in enumerate(periods):
+        out.append(_Raw(
+            opened=await q.tickets_opened(session, p),
+            times=await q.ticket_times(session, p),
+            backlog=await q.backlog(session, p.end),
+            surveys=await q.survey_scores(session, p, (options.csat_survey,
+                                                       options.nps_survey)),
+            feedback=await q.feedback(session, p),
+            unanswered=await q.unanswered_count(session, p),
+            reach=await q.broadcasts(session, p),
+            top_kb=await q.top_entries(session, p) if i == 0 else []))
+    return out
+
+
+async def _start_gaps(session: AsyncSession, period: Period,
+                      options: Options) -> asyncio.Future[Table] | None:
+    """Cluster the knowledge gaps in a worker thread while the database does the rest.
+
+    The clustering is CPU work in numpy/scikit-learn and the SQL work waits on the database,
+    so the two overlap instead of adding up.
+    """
+    if not options.gaps:
+        return None
+    from bot.reports.gaps import gaps_table
+
+    sample = await q.unanswered_sample(session, period, GAP_SAMPLE)
+    return asyncio.ensure_future(asyncio.to_thread(gaps_table, sample))
+
+
+def _period_figures(period: Period, options: Options, conv: deflection.Figures,
+                    raw: _Raw) -> tuple[dict[str, Value], list[Table]]:
     dims = _dims()
     head, daily = _conversation_figures(conv, dims)
-    tickets = await q.tickets(session, period)
-    head |= _tickets(tickets, period, options, dims)
-    head["backlog"] = await q.backlog(session, period.end)
-    surveys = await q.survey_scores(session, period, (options.csat_survey, options.nps_survey))
-    head |= _surveys(surveys, options, dims)
-    n_fb, avg_fb = await q.feedback(session, period)
-    head |= {"feedback_count": n_fb, "feedback_rating": avg_fb}
-    total, sample = await q.unanswered(session, period, GAP_SAMPLE)
-    head["unanswered"] = total
-    reach = await q.broadcasts(session, period)
-    head["broadcast_reach"], head["broadcast_optouts"] = reach if reach else (None, None)
-    if not detailed:
-        return head, []
+    head |= _opened(raw.opened, dims)
+    head |= _times(raw.times, period, options, dims)
+    head["backlog"] = raw.backlog
+    head |= _surveys(raw.surveys, options, dims)
+    head |= {"feedback_count": raw.feedback[0], "feedback_rating": raw.feedback[1]}
+    head["unanswered"] = raw.unanswered
+    head["broadcast_reach"], head["broadcast_optouts"] = raw.reach if raw.reach else (None,
+                                                                                      None)
     tables = [_dim_table("by_channel", "By channel", dims["channel"]),
               _dim_table("by_locale", "By language", dims["locale"]),
-              _agent_table(dims["agent"]), _reasons(tickets, period),
-              _daily_table(daily, tickets, period),
-              await _top_kb(session, period)]
-    if options.gaps:
-        from bot.reports.gaps import gaps_table
-
-        tables.append(await asyncio.to_thread(gaps_table, sample))  # CPU: off the loop
+              _agent_table(dims["agent"]), _reasons(raw.opened),
+              _daily_table(daily, raw.opened, period),
+              Table("top_kb", "Most used knowledge-base answers",
+                    ["entry_id", "answers", "helpful", "not_helpful"],
+                    [[e, a, h, nh] for e, a, h, nh in raw.top_kb])]
     return head, tables
-
-
-def _in(period: Period, t: datetime | None) -> bool:
-    return t is not None and period.start <= t < period.end
 
 
 def _conversation_figures(conv: deflection.Figures,
@@ -127,35 +169,43 @@ def _conversation_figures(conv: deflection.Figures,
     return head, conv.daily
 
 
-def _tickets(rows: list[q.TicketRow], period: Period, options: Options,
-             dims: Dims) -> dict[str, Value]:
-    clock = BusinessClock(options.team, min([period.start, *(r.created_at for r in rows)]),
-                          period.end)
+def _opened(cells: list[q.OpenedCell], dims: Dims) -> dict[str, Value]:
+    """Tickets opened and escalations, overall and per channel, language and agent."""
+    opened = escalations = 0
+    for c in cells:
+        opened += c.n
+        escalations += c.escalations
+        for b in _ticket_buckets(c.channel, c.locale, c.assignee, dims):
+            b.opened += c.n
+    return {"escalations": escalations, "tickets_opened": opened}
+
+
+def _times(rows: list[q.TicketTimes], period: Period, options: Options,
+           dims: Dims) -> dict[str, Value]:
+    """First response and resolution times (clock and business hours), tickets solved."""
+    start_us, end_us = _us(period.start), _us(period.end)
+    first = min([start_us, *(r.created_us for r in rows)])
+    clock = BusinessClock(options.team, from_us(first), period.end)
     frt: list[float] = []
     frt_b: list[float] = []
     res: list[float] = []
     res_b: list[float] = []
-    opened = solved = escalations = 0
+    solved = 0
     for r in rows:
-        buckets = _ticket_buckets(r, dims)
-        if _in(period, r.created_at):
-            opened += 1
-            escalations += r.from_conversation
-            for b in buckets:
-                b.opened += 1
-        if r.first_response_at is not None and _in(period, r.first_response_at):
-            frt.append((r.first_response_at - r.created_at).total_seconds())
-            frt_b.append(clock.between(r.created_at, r.first_response_at))
+        buckets = _ticket_buckets(r.channel, r.locale, r.assignee, dims)
+        if r.first_response_us is not None and start_us <= r.first_response_us < end_us:
+            frt.append((r.first_response_us - r.created_us) / 10**6)
+            frt_b.append(clock.between_us(r.created_us, r.first_response_us))
             for b in buckets:
                 b.frt.append(frt_b[-1])
-        if r.resolved_at is not None and _in(period, r.resolved_at):
+        if r.resolved_us is not None and start_us <= r.resolved_us < end_us:
             solved += 1
-            res.append((r.resolved_at - r.created_at).total_seconds())
-            res_b.append(clock.between(r.created_at, r.resolved_at))
+            res.append((r.resolved_us - r.created_us) / 10**6)
+            res_b.append(clock.between_us(r.created_us, r.resolved_us))
             for b in buckets:
                 b.solved += 1
                 b.resolution.append(res_b[-1])
-    return {"escalations": escalations, "tickets_opened": opened, "tickets_solved": solved,
+    return {"tickets_solved": solved,
             "frt_median": percentile(frt, 0.5), "frt_p90": percentile(frt, 0.9),
             "frt_business_median": percentile(frt_b, 0.5),
             "frt_business_p90": percentile(frt_b, 0.9),
@@ -164,9 +214,15 @@ def _tickets(rows: list[q.TicketRow], period: Period, options: Options,
             "resolution_business_p90": percentile(res_b, 0.9)}
 
 
-def _ticket_buckets(r: q.TicketRow, dims: Dims) -> list[Bucket]:
-    return [dims["channel"][r.channel], dims["locale"][r.locale],
-            dims["agent"][r.assignee or "(unassigned)"]]
+def _us(t: datetime) -> int:
+    """Aware datetime -> epoch microseconds (the unit of q.epoch_us)."""
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
+def _ticket_buckets(channel: str, locale: str, assignee: str | None,
+                    dims: Dims) -> list[Bucket]:
+    return [dims["channel"][channel], dims["locale"][locale],
+            dims["agent"][assignee or "(unassigned)"]]
 
 
 def _surveys(rows: list[q.SurveyRow], options: Options, dims: Dims) -> dict[str, Value]:
@@ -216,22 +272,20 @@ def _agent_table(buckets: dict[str, Bucket]) -> Table:
     return Table("by_agent", "By agent (tickets by assignee)", cols, rows)
 
 
-def _reasons(rows: Iterable[q.TicketRow], period: Period) -> Table:
+def _reasons(cells: Iterable[q.OpenedCell]) -> Table:
     counts: dict[str, int] = defaultdict(int)
-    for r in rows:
-        if _in(period, r.created_at):
-            counts[r.reason] += 1
+    for c in cells:
+        counts[c.reason] += c.n
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return Table("reasons", "Why customers needed a person (tickets by reason)",
                  ["reason", "tickets"], [[k, v] for k, v in ordered])
 
 
-def _daily_table(daily: dict[str, list[int]], tickets: list[q.TicketRow],
+def _daily_table(daily: dict[str, list[int]], cells: list[q.OpenedCell],
                  period: Period) -> Table:
     opened: dict[str, int] = defaultdict(int)
-    for r in tickets:
-        if _in(period, r.created_at):
-            opened[r.created_at.astimezone(period.tz).date().isoformat()] += 1
+    for cell in cells:
+        opened[cell.day] += cell.n
     rows: list[list[Value]] = []
     day = period.first_day
     while day <= period.last_day:
@@ -241,10 +295,3 @@ def _daily_table(daily: dict[str, list[int]], tickets: list[q.TicketRow],
         day += timedelta(days=1)
     return Table("daily", "Per day", ["day", "conversation_days", "messages", "deflected",
                                       "tickets_opened"], rows)
-
-
-async def _top_kb(session: AsyncSession, period: Period) -> Table:
-    rows = await q.top_entries(session, period)
-    return Table("top_kb", "Most used knowledge-base answers",
-                 ["entry_id", "answers", "helpful", "not_helpful"],
-                 [[e, a, h, nh] for e, a, h, nh in rows])

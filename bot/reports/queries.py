@@ -1,8 +1,11 @@
 """The SQL of a report: every query aggregates or filters on an indexed time column.
 
 The heavy one, over the transcript, is in deflection.py. Index use: ``ix_messages_created``
-(range on created_at) and the tickets' ``created_at``/``resolved_at``/``first_response_at``
-indexes (migration 0009reports).
+(range on created_at), the tickets' ``created_at``/``resolved_at``/``first_response_at``
+indexes (migration 0009reports) and ``ix_tickets_backlog`` (0011reports). What can be counted
+is counted here (tickets opened by every key, survey answers by score); only tickets answered
+or resolved in the period come back one row each, as integers, because their durations need
+the business-hours clock and exact percentiles.
 """
 
 from __future__ import annotations
@@ -11,23 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import BigInteger, Integer, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
+from bot.reports.localday import as_date, local_day
 from bot.reports.period import Period
 from storage.models import Customer, Message, Ticket
 from storage.models_admin import UnansweredQuestion
 from storage.models_feedback import Feedback
 from storage.models_surveys import SurveyAnswer, SurveyRun
-
-
-def _dt(value: Any) -> datetime | None:
-    """Timestamps selected as Text: a string on SQLite (naive UTC), a datetime on PostgreSQL."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo is UTC else _aware(value)
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -37,38 +33,76 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
-class TicketRow:
-    id: int
+class OpenedCell:
+    """Tickets opened in the period with the same channel, language, assignee, reason, day."""
+
     channel: str
     locale: str
     assignee: str | None
     reason: str
-    from_conversation: bool
-    created_at: datetime
-    first_response_at: datetime | None
-    resolved_at: datetime | None
+    day: str  # local day, YYYY-MM-DD
+    escalations: int  # of them opened from a conversation
+    n: int
 
 
-async def tickets(session: AsyncSession, period: Period) -> list[TicketRow]:
-    """Tickets opened, first answered or resolved in the period."""
+@dataclass(frozen=True, slots=True)
+class TicketTimes:
+    """A ticket first answered or resolved in the period; instants in epoch microseconds."""
+
+    channel: str
+    locale: str
+    assignee: str | None
+    created_us: int
+    first_response_us: int | None
+    resolved_us: int | None
+
+
+def epoch_us(col: Any, dialect: str) -> ColumnElement[Any]:
+    """SQL: a timestamp column as integer microseconds since 1970 (exact on both backends).
+
+    Integers rather than datetimes: no per-row parsing in Python, and ``us / 10**6`` is the
+    very float ``datetime.timestamp()`` and ``timedelta.total_seconds()`` give, so durations
+    do not change by a bit. SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC).
+    """
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", col) * 1000000, BigInteger)
+    # whole seconds only: SQLite's date functions round fractions to milliseconds
+    seconds = cast(func.strftime("%s", func.substr(col, 1, 19)), Integer)
+    return seconds * 1000000 + cast(func.substr(col, 21, 6), Integer)
+
+
+def _locale() -> ColumnElement[str]:
+    return func.coalesce(Customer.locale, literal("unknown"))
+
+
+async def tickets_opened(session: AsyncSession, period: Period) -> list[OpenedCell]:
+    """Tickets opened in the period, counted in SQL by every key a report splits them by."""
+    dialect = session.get_bind().dialect.name
+    day = local_day(Ticket.created_at, dialect, period.tz, period.start, period.end)
+    keys = (Ticket.channel, _locale(), Ticket.assignee, Ticket.reason, day)
+    stmt = (
+        select(*keys, func.count(Ticket.conversation_id), func.count())
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.created_at >= period.start, Ticket.created_at < period.end)
+        .group_by(*keys)
+    )
+    return [OpenedCell(r[0], r[1], r[2], r[3], as_date(r[4]).isoformat(), int(r[5]), int(r[6]))
+            for r in (await session.execute(stmt)).all()]
+
+
+async def ticket_times(session: AsyncSession, period: Period) -> list[TicketTimes]:
+    """Tickets first answered or resolved in the period (for response and resolution times)."""
+    dialect = session.get_bind().dialect.name
     s, e = period.start, period.end
     stmt = (
-        select(Ticket.id, Ticket.channel, func.coalesce(Customer.locale, literal("unknown")),
-               Ticket.assignee, Ticket.reason, Ticket.conversation_id,
-               type_coerce(Ticket.created_at, Text), type_coerce(Ticket.first_response_at, Text),
-               type_coerce(Ticket.resolved_at, Text))
+        select(Ticket.channel, _locale(), Ticket.assignee, epoch_us(Ticket.created_at, dialect),
+               epoch_us(Ticket.first_response_at, dialect),
+               epoch_us(Ticket.resolved_at, dialect))
         .join(Customer, Customer.id == Ticket.customer_id)
-        .where(or_(and_(Ticket.created_at >= s, Ticket.created_at < e),
-                   and_(Ticket.first_response_at >= s, Ticket.first_response_at < e),
+        .where(or_(and_(Ticket.first_response_at >= s, Ticket.first_response_at < e),
                    and_(Ticket.resolved_at >= s, Ticket.resolved_at < e)))
     )
-    out = []
-    for r in (await session.execute(stmt)).all():
-        created = _dt(r[6])
-        assert created is not None
-        out.append(TicketRow(r[0], r[1], r[2], r[3], r[4], r[5] is not None, created,
-                             _dt(r[7]), _dt(r[8])))
-    return out
+    return [TicketTimes(*r) for r in (await session.execute(stmt)).all()]
 
 
 async def backlog(session: AsyncSession, at: datetime) -> int:
@@ -89,16 +123,26 @@ class SurveyRow:
 
 async def survey_scores(session: AsyncSession, period: Period,
                         surveys: tuple[str, ...]) -> list[SurveyRow]:
-    """One row per run due in the period, with its headline ``score`` answer if any."""
+    """One row per run due in the period, with its headline ``score`` answer if any.
+
+    Counted in SQL by (survey, channel, language, agent, score) and expanded here: a few
+    hundred rows cross the driver instead of one per run.
+    """
+    keys = (SurveyRun.survey_id, SurveyRun.channel, SurveyRun.locale, SurveyRun.agent,
+            SurveyAnswer.value)
     stmt = (
-        select(SurveyRun.survey_id, SurveyRun.channel, SurveyRun.locale, SurveyRun.agent,
-               SurveyAnswer.value)
+        select(*keys, func.count())
         .outerjoin(SurveyAnswer, and_(SurveyAnswer.run_id == SurveyRun.id,
                                       SurveyAnswer.question == "score"))
         .where(SurveyRun.survey_id.in_(surveys), SurveyRun.due_at >= period.start,
                SurveyRun.due_at < period.end)
+        .group_by(*keys)
+        .order_by(*keys)
     )
-    return [SurveyRow(*r) for r in (await session.execute(stmt)).all()]
+    out: list[SurveyRow] = []
+    for survey, channel, locale, agent, value, n in (await session.execute(stmt)).all():
+        out.extend([SurveyRow(survey, channel, locale, agent, value)] * int(n))
+    return out
 
 
 async def top_entries(session: AsyncSession, period: Period,
@@ -122,17 +166,26 @@ async def top_entries(session: AsyncSession, period: Period,
             for r in (await session.execute(stmt)).all()]
 
 
-async def unanswered(session: AsyncSession, period: Period,
-                     limit: int) -> tuple[int, list[tuple[str, str]]]:
-    """How many, and the newest ``limit`` (text, locale) for clustering."""
-    where = (UnansweredQuestion.created_at >= period.start,
-             UnansweredQuestion.created_at < period.end)
-    total = (await session.execute(
-        select(func.count()).select_from(UnansweredQuestion).where(*where))).scalar_one()
+async def unanswered_count(session: AsyncSession, period: Period) -> int:
+    """Questions the bot could not answer alone in the period."""
+    return int((await session.execute(
+        select(func.count()).select_from(UnansweredQuestion)
+        .where(*_unanswered_in(period)))).scalar_one())
+
+
+async def unanswered_sample(session: AsyncSession, period: Period,
+                            limit: int) -> list[tuple[str, str]]:
+    """The newest ``limit`` (text, locale) of them, for clustering."""
     rows = (await session.execute(
-        select(UnansweredQuestion.text, UnansweredQuestion.locale).where(*where)
+        select(UnansweredQuestion.text, UnansweredQuestion.locale)
+        .where(*_unanswered_in(period))
         .order_by(UnansweredQuestion.id.desc()).limit(limit))).all()
-    return int(total), [(str(r[0]), str(r[1])) for r in rows]
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def _unanswered_in(period: Period) -> tuple[ColumnElement[bool], ...]:
+    return (UnansweredQuestion.created_at >= period.start,
+            UnansweredQuestion.created_at < period.end)
 
 
 async def feedback(session: AsyncSession, period: Period) -> tuple[int, float | None]:
