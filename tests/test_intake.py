@@ -88,6 +88,18 @@ async def test_negative_wording_without_rating_opens_a_ticket(
     assert row.language == language and row.rating is None
 
 
+async def test_off_topic_complaint_gets_a_ticket_but_no_suggested_answer(
+    served: Served,
+) -> None:
+    status, _, _ = await post(served, item(text="The music in your advert is annoying."))
+    assert status == 202
+    await eventually(lambda: _processed(served))
+    async with served.core.sessions() as s:
+        row = await s.scalar(select(Feedback))
+    assert row is not None and row.sentiment == "negative" and row.ticket_id is not None
+    assert row.suggested_reply is None and row.suggested_entry_id is None
+
+
 async def test_positive_review_is_stored_without_a_ticket(served: Served) -> None:
     status, _, _ = await post(served, item(external_id="r2", rating=5, language=None,
                                            text="Great shop, fast delivery, friendly staff!"))
