@@ -169,7 +169,7 @@ def _pin(cpu: int) -> list[str]:
     return []
 
 
-async def _wait_http(url: str, timeout: float = 60) -> None:
+async def _wait_http(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -192,16 +192,17 @@ def _crmbot_env(api_url: str, port: int, db_url: str) -> dict[str, str]:
             "CRMBOT_LOG_LEVEL": "WARNING"}
 
 
-def _prepare_pg(pg_url: str) -> str:
+def _prepare_pg(pg_url: str, root: Path = ROOT) -> str:
     from sqlalchemy.engine import make_url
 
-    admin = make_url(pg_url)
-    bench = admin.set(database="crmbot_bench").render_as_string(hide_password=False)
-    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    for sql in ("DROP DATABASE IF EXISTS crmbot_bench WITH (FORCE)",
-                "CREATE DATABASE crmbot_bench"):
+    given = make_url(pg_url)
+    name = given.database or "crmbot_bench"  # the URL's database is dropped and re-created
+    bench = given.set(database=name).render_as_string(hide_password=False)
+    plain = given.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
         subprocess.run(["psql", plain, "-qc", sql], check=True, capture_output=True)
-    subprocess.run([sys.executable, "bot.py", "db", "upgrade"], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "bot.py", "db", "upgrade"], cwd=root, check=True,
                    env={**os.environ, "CRMBOT_DATABASE_URL": bench}, capture_output=True)
     return bench
 
@@ -209,7 +210,9 @@ def _prepare_pg(pg_url: str) -> str:
 Starter = Callable[[str], tuple[list[subprocess.Popen[bytes]], list[str]]]
 
 
-def starters(tmp: Path, pg_url: str | None) -> dict[str, Starter]:
+def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[str, Starter]:
+    """Every bot to measure; with ``before`` (another checkout, e.g. ``git archive HEAD``)
+    each crmbot row is also run from that tree, so an optimisation is compared side by side."""
     def echo(backend: str) -> Starter:
         def start(api_url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
             port = _free_port()
@@ -218,25 +221,27 @@ def starters(tmp: Path, pg_url: str | None) -> dict[str, Starter]:
             return [proc], [f"http://127.0.0.1:{port}"]
         return start
 
-    def crmbot(db: str, workers: int, pin: bool) -> Starter:
+    def crmbot(db: str, workers: int, pin: bool, root: Path = ROOT) -> Starter:
         def start(api_url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
             port = _free_port()
             db_url = db if db != "sqlite" else f"sqlite+aiosqlite:///{tmp}/bench-{port}.db"
             if db == "pg":
                 assert pg_url
-                db_url = _prepare_pg(pg_url)
+                db_url = _prepare_pg(pg_url, root)
             cmd = [*(_pin(1) if pin else []), sys.executable, "bot.py", "run",
                    "--workers", str(workers)]
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=_crmbot_env(api_url, port, db_url),
+            proc = subprocess.Popen(cmd, cwd=root, env=_crmbot_env(api_url, port, db_url),
                                     stdout=subprocess.DEVNULL)
             return [proc], [f"http://127.0.0.1:{port}"]
         return start
 
-    found = {"echo-httpx": echo("httpx"), "echo-aiohttp": echo("aiohttp"),
-             "crmbot-sqlite": crmbot("sqlite", 1, True)}
+    found = {"echo-httpx": echo("httpx"), "echo-aiohttp": echo("aiohttp")}
+    kinds = [("crmbot-sqlite", "sqlite", 1, True)]
     if pg_url:
-        found["crmbot-pg-1"] = crmbot("pg", 1, True)
-        found["crmbot-pg-2"] = crmbot("pg", 2, False)
+        kinds += [("crmbot-pg-1", "pg", 1, True), ("crmbot-pg-2", "pg", 2, False)]
+    for name, db, workers, pin in kinds:  # interleaved, so drift in the load hits both alike
+        for suffix, root in [("", ROOT), *([("@before", before)] if before else [])]:
+            found[name + suffix] = crmbot(db, workers, pin, root)
     return found
 
 
@@ -288,21 +293,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chats", type=int, default=64)
-    parser.add_argument("--pg-url", default=os.environ.get("CRMBOT_TEST_PG_URL"))
+    parser.add_argument("--pg-url", default=os.environ.get("CRMBOT_BENCH_PG_URL"),
+                        help="PostgreSQL URL whose database is DROPPED and re-created per run")
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--memory", action="store_true", help="also measure RSS per 10k chats")
     parser.add_argument("--json", type=Path, help="write results here too")
+    parser.add_argument("--before", type=Path,
+                        help="another checkout of crmbot to run side by side (rows '@before')")
     args = parser.parse_args()
     if _pin(0):
         os.sched_setaffinity(0, {0})
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, start in starters(Path(tmp), args.pg_url).items():
-            if args.only and name not in args.only:
+        for name, start in starters(Path(tmp), args.pg_url, args.before).items():
+            if args.only and name not in args.only and name.split("@")[0] not in args.only:
                 continue
             print(f"running {name} …", file=sys.stderr, flush=True)
-            results.append(await run_one(name, start, args.seconds, args.chats,
-                                         args.memory and name == "crmbot-sqlite"))
+            try:
+                results.append(await run_one(name, start, args.seconds, args.chats,
+                                             args.memory and name == "crmbot-sqlite"))
+            except Exception as exc:  # one bot failing must not lose the others' figures
+                print(f"{name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                results.append(Result(name, notes=[f"failed: {exc}"]))
     _print(results)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))

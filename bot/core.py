@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -33,10 +33,13 @@ from knowledge.formats import load_file
 from storage import kb as kb_repo
 from storage import outbox as outbox_repo
 from storage.db import create_engine, is_sqlite, session_factory
-from storage.inbox import IngestResult, ingest
+from storage.inbox import InboxWriter, IngestResult
 from storage.migrate import current_heads, upgrade
+from storage.sql import advisory_xact_wait
 
 log = logging.getLogger("crmbot.core")
+
+SEED_LOCK = 7310  # advisory lock namespace for the first-start KB seed
 
 
 @dataclass
@@ -48,10 +51,14 @@ class Core:
     processor: Processor
     outbox: OutboxDispatcher
     registry: ChannelRegistry
+    inbox: InboxWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = InboxWriter(self.sessions)
 
     async def ingest(self, message: InboundMessage) -> IngestResult:
         """Store one inbound event durably; only after this returns may a channel ack it."""
-        result = await ingest(self.sessions, message.sanitized())
+        result = await self.inbox.store(message.sanitized())
         if result.duplicate:
             metrics.INBOUND_DUPLICATES.labels(message.channel).inc()
         else:
@@ -147,6 +154,8 @@ async def seed_kb(sessions: async_sessionmaker[AsyncSession], seed: Path | None)
     if seed is None or not str(seed):
         return
     async with sessions.begin() as session:
+        # Several workers start at once on PostgreSQL: one seeds, the others then see entries.
+        await advisory_xact_wait(session, SEED_LOCK, 0)
         if await kb_repo.count(session) > 0:
             return
         try:

@@ -222,6 +222,7 @@ class _SentMarks:
 
     async def mark(self, item_id: int, external_id: str | None) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)  # a cancelled waiter leaves no "never retrieved" noise
         self._queued.append((item_id, external_id, done))
         async with self._lock:
             if not done.done():
@@ -241,6 +242,11 @@ class _SentMarks:
         for _, _, fut in batch:
             if not fut.done():
                 fut.set_result(None)
+
+
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 async def _mark_unreachable(session: AsyncSession, item: OutboxItem, reason: str) -> None:

@@ -40,7 +40,16 @@ def _sqlite_engine(url: str, synchronous: str, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    options: dict[str, Any] = {}
+    if database and database != ":memory:" and "mode=memory" not in url:
+        # One pooled connection. Every transaction is BEGIN IMMEDIATE, so SQLite admits one
+        # at a time anyway; waiting for the pool's connection is a fair asyncio queue, while
+        # waiting in SQLite's busy handler sleeps in growing steps (up to 100 ms) with the
+        # lock often free again and wakes in random order: under load that gave the inbox
+        # seconds-long stalls (bench/load.py p99). A nested session in one task would wait
+        # for itself either way (busy_timeout before, pool_timeout now).
+        options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **options)
     install_sqlite_hooks(engine, synchronous)
     return engine
 

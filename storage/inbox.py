@@ -1,14 +1,28 @@
 """The inbox: store an inbound event once, with its customer, identity and conversation.
 
-Called by every channel adapter before it acknowledges the platform. One transaction; a repeat
-of (channel, event_id) changes nothing and reports ``duplicate``.
+Called by every channel adapter before it acknowledges the platform. A repeat of
+(channel, event_id) changes nothing and reports ``duplicate``.
+
+Two paths with the same result. :func:`ingest` stores one event in its own transaction (ORM,
+savepoints around the find-or-create steps, retried on a concurrent insert). :class:`InboxWriter`
+is the hot path: a group commit that stores every event queued while the previous commit was
+running in ONE transaction of a handful of Core statements (one look-up of duplicates, one of
+conversations, one multi-row INSERT each for events and transcript rows), and answers each
+caller only after that commit. Should a batch fail for any reason (a concurrent process created
+the same conversation, a constraint, the database going away), it is rolled back as a whole and
+each of its events is stored again on its own through :func:`ingest`, so one bad event can never
+fail the others and nothing is acknowledged before it is durable.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +35,17 @@ from storage.models import (
     Message,
     utcnow,
 )
-from storage.sql import insert_ignore
+from storage.sql import insert_ignore, is_postgres
+
+log = logging.getLogger("crmbot.inbox")
+
+MAX_BATCH = 200
+
+_EVENTS: Table = InboundEvent.__table__  # type: ignore[assignment]
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+_IDENTITIES: Table = ChannelIdentity.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +99,12 @@ async def _event_conversation(session: AsyncSession, msg: InboundMessage) -> int
     )
 
 
+def _transcript_text(msg: InboundMessage) -> str:
+    return msg.text if msg.kind != "callback" else (msg.text or msg.callback_data or "")
+
+
 def _transcript_row(conversation_id: int, event_id: int, msg: InboundMessage) -> Message:
-    text = msg.text if msg.kind != "callback" else (msg.text or msg.callback_data or "")
+    text = _transcript_text(msg)
     return Message(
         conversation_id=conversation_id,
         direction="in",
@@ -129,3 +157,236 @@ async def _identity_for(session: AsyncSession, msg: InboundMessage) -> ChannelId
         )
         session.add(identity)
     return identity
+
+
+_Queued = tuple[InboundMessage, "asyncio.Future[IngestResult]"]
+
+
+class InboxWriter:
+    """Group commit for the inbox: callers queue, one flusher task commits them in batches.
+
+    The flusher is a task of its own, so a caller that goes away (a client hanging up) cannot
+    cancel a commit that others wait for. Under no load a batch is one event and costs what
+    :func:`ingest` costs; under load one transaction carries many webhook requests.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, max_batch: int = MAX_BATCH
+    ) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._queue: list[_Queued] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def store(self, msg: InboundMessage) -> IngestResult:
+        """Store ``msg``; returns only after the transaction holding it has committed."""
+        done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)  # a caller that went away leaves no warning behind
+        self._queue.append((msg, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all(), name="crmbot-inbox-writer")
+        return await asyncio.shield(done)
+
+    async def _flush_all(self) -> None:
+        batch: list[_Queued] = []
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._flush(batch)
+        except BaseException:  # shutdown cancelled the flusher: nobody may wait forever
+            for _, fut in [*batch, *self._queue]:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("inbox writer stopped; not stored"))
+            self._queue.clear()
+            raise
+
+    async def _flush(self, batch: list[_Queued]) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                results = await ingest_batch(session, [m for m, _ in batch])
+        except Exception:
+            log.info("inbox batch of %d failed; storing its events one by one", len(batch),
+                     exc_info=True)
+            for msg, fut in batch:  # in queue order: one chat's events keep their order
+                await self._store_one(msg, fut)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _store_one(self, msg: InboundMessage, fut: asyncio.Future[IngestResult]) -> None:
+        try:
+            result = await ingest(self._sessions, msg)
+        except Exception as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+            return
+        if not fut.done():
+            fut.set_result(result)
+
+
+def _retrieve(fut: asyncio.Future[IngestResult]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+async def ingest_batch(session: AsyncSession, msgs: list[InboundMessage]) -> list[IngestResult]:
+    """Store several events in the caller's transaction with a few Core statements; one
+    result per message, in order. Raises (IntegrityError) when another process created one of
+    the same conversations meanwhile: the caller then stores them one by one."""
+    keys = [(m.channel, m.event_id) for m in msgs]
+    known = await _known_events(session, keys)
+    conversations = await _conversations(session, msgs, known)
+    now = utcnow()
+    new: dict[tuple[str, str], InboundMessage] = {}
+    for msg, key in zip(msgs, keys, strict=True):
+        if key not in known and key not in new:
+            new[key] = msg
+    inserted = await _insert_events(session, new, conversations, now)
+    missing = [k for k in new if k not in inserted]
+    if missing:  # another process stored them between our look-up and our insert
+        known.update(await _known_events(session, missing))
+    await _insert_transcript(session, new, inserted, conversations)
+    await _touch_conversations(session, {conversations[_chat(m)] for m in new.values()}, now)
+    results: list[IngestResult] = []
+    first: set[tuple[str, str]] = set()
+    for key in keys:
+        if key in inserted and key not in first:
+            first.add(key)
+            results.append(IngestResult(inserted[key][1], duplicate=False))
+        elif key in inserted:
+            results.append(IngestResult(inserted[key][1], duplicate=True))
+        else:
+            results.append(IngestResult(known[key], duplicate=True))
+    return results
+
+
+def _chat(msg: InboundMessage) -> tuple[str, str]:
+    return (msg.channel, msg.chat_id)
+
+
+async def _known_events(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """(channel, event_id) -> conversation id of the events already stored."""
+    wanted = set(keys)
+    rows = await session.execute(
+        select(_EVENTS.c.channel, _EVENTS.c.event_id, _EVENTS.c.conversation_id).where(
+            _EVENTS.c.channel.in_(sorted({c for c, _ in wanted})),
+            _EVENTS.c.event_id.in_(sorted({e for _, e in wanted})),
+        )
+    )
+    return {(c, e): int(cid) for c, e, cid in rows.all() if (c, e) in wanted}
+
+
+async def _conversations(
+    session: AsyncSession, msgs: list[InboundMessage], known: dict[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    """(channel, chat_id) -> conversation id for every new event, creating what is missing."""
+    needed = {_chat(m): m for m in msgs if (m.channel, m.event_id) not in known}
+    if not needed:
+        return {}
+    rows = await session.execute(
+        select(_CONVERSATIONS.c.channel, _CONVERSATIONS.c.chat_id, _CONVERSATIONS.c.id).where(
+            _CONVERSATIONS.c.channel.in_(sorted({c for c, _ in needed})),
+            _CONVERSATIONS.c.chat_id.in_(sorted({chat for _, chat in needed})),
+        )
+    )
+    found = {(c, chat): int(cid) for c, chat, cid in rows.all() if (c, chat) in needed}
+    for key, msg in needed.items():
+        if key not in found:
+            found[key] = await _create_conversation(session, msg)
+    return found
+
+
+async def _create_conversation(session: AsyncSession, msg: InboundMessage) -> int:
+    """Plain INSERTs (no savepoint): a concurrent creator makes the batch fail and retry
+    event by event through :func:`ingest`, which handles that race."""
+    identity = (
+        await session.execute(
+            select(_IDENTITIES.c.id, _IDENTITIES.c.customer_id).where(
+                _IDENTITIES.c.channel == msg.channel, _IDENTITIES.c.external_id == msg.user_id
+            )
+        )
+    ).first()
+    if identity is None:
+        customer_id = await _insert_id(session, _CUSTOMERS, {
+            "display_name": msg.display_name, "attributes": {}, "last_contact_at": utcnow(),
+            "created_at": utcnow(),
+        })
+        identity_id = await _insert_id(session, _IDENTITIES, {
+            "customer_id": customer_id, "channel": msg.channel, "external_id": msg.user_id,
+            "display_name": msg.display_name, "created_at": utcnow(),
+        })
+    else:
+        identity_id, customer_id = int(identity[0]), int(identity[1])
+    return await _insert_id(session, _CONVERSATIONS, {
+        "customer_id": customer_id, "identity_id": identity_id, "channel": msg.channel,
+        "chat_id": msg.chat_id, "mode": "bot", "state": {}, "created_at": utcnow(),
+    })
+
+
+async def _insert_id(session: AsyncSession, table: Table, values: dict[str, Any]) -> int:
+    result = await session.execute(insert(table).values(**values).returning(table.c.id))
+    return int(result.scalar_one())
+
+
+async def _insert_events(
+    session: AsyncSession,
+    new: dict[tuple[str, str], InboundMessage],
+    conversations: dict[tuple[str, str], int],
+    now: datetime,
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """One multi-row INSERT … ON CONFLICT DO NOTHING; (channel, event_id) -> (id, conv id)."""
+    if not new:
+        return {}
+    rows = [
+        {"channel": m.channel, "event_id": m.event_id, "conversation_id": conversations[_chat(m)],
+         "payload": m.to_json(), "received_at": now, "attempts": 0}
+        for m in new.values()
+    ]
+    module: Any = _dialect_module(session)
+    stmt = (
+        module.insert(_EVENTS)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(_EVENTS.c.id, _EVENTS.c.channel, _EVENTS.c.event_id,
+                   _EVENTS.c.conversation_id)
+    )
+    result = await session.execute(stmt)
+    return {(c, e): (int(i), int(cid)) for i, c, e, cid in result.all()}
+
+
+def _dialect_module(session: AsyncSession) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql if is_postgres(session) else sqlite
+
+
+async def _insert_transcript(
+    session: AsyncSession,
+    new: dict[tuple[str, str], InboundMessage],
+    inserted: dict[tuple[str, str], tuple[int, int]],
+    conversations: dict[tuple[str, str], int],
+) -> None:
+    rows = [
+        {"conversation_id": conversations[_chat(m)], "direction": "in", "sender": "customer",
+         "text": _transcript_text(m), "kind": m.kind, "inbound_event_id": inserted[key][0],
+         "kb_entry_id": None, "confidence": None, "created_at": utcnow()}
+        for key, m in new.items()
+        if key in inserted
+    ]
+    if rows:
+        await session.execute(insert(_MESSAGES).values(rows))
+
+
+async def _touch_conversations(session: AsyncSession, ids: set[int], now: datetime) -> None:
+    if not ids:
+        return
+    stmt = (
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == bindparam("conv_id"))
+        .values(last_message_at=bindparam("seen_at"))
+    )
+    await session.execute(stmt, [{"conv_id": i, "seen_at": now} for i in sorted(ids)])

@@ -11,15 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.messages import OutboundMessage
 from storage.models import OutboxItem, utcnow
 from storage.sql import is_postgres
 
 ACTIVE = ("pending", "sending")
+_TABLE: Table = OutboxItem.__table__  # type: ignore[assignment]
 
 
 def enqueue(
@@ -49,32 +49,38 @@ def enqueue(
 async def claim_due(
     session: AsyncSession, *, limit: int, lease: timedelta, channels: list[str]
 ) -> list[OutboxItem]:
-    """Lease up to ``limit`` due head-of-line items of the given channels."""
+    """Lease up to ``limit`` due head-of-line items of the given channels, oldest first.
+
+    One statement (UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING), Core
+    level: the items come back as detached objects, which is all the dispatcher needs."""
     now = utcnow()
-    older = aliased(OutboxItem)
+    table = _TABLE
+    older = table.alias("older")
     blocked = exists().where(
-        older.order_key == OutboxItem.order_key,
-        older.id < OutboxItem.id,
-        older.status.in_(ACTIVE),
+        older.c.order_key == table.c.order_key,
+        older.c.id < table.c.id,
+        older.c.status.in_(ACTIVE),
     )
     due = or_(
-        and_(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now),
-        and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
+        and_(table.c.status == "pending", table.c.next_attempt_at <= now),
+        and_(table.c.status == "sending", table.c.lease_until < now),
     )
-    stmt = (
-        select(OutboxItem)
-        .where(due, OutboxItem.channel.in_(channels), ~blocked)
-        .order_by(OutboxItem.id)
+    pick = (
+        select(table.c.id)
+        .where(due, table.c.channel.in_(channels), ~blocked)
+        .order_by(table.c.id)
         .limit(limit)
     )
     if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True, of=OutboxItem)
-    items = list((await session.scalars(stmt)).all())
-    for item in items:
-        item.status = "sending"
-        item.lease_until = now + lease
-        item.attempts += 1
-    return items
+        pick = pick.with_for_update(skip_locked=True, of=table)
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(pick))
+        .values(status="sending", lease_until=now + lease, attempts=table.c.attempts + 1)
+        .returning(*table.c)
+    )
+    rows = (await session.execute(stmt)).mappings().all()
+    return sorted((OutboxItem(**row) for row in rows), key=lambda item: item.id)
 
 
 async def last_sent_at(session: AsyncSession, channel: str) -> datetime | None:

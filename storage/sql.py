@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,9 +41,16 @@ async def advisory_xact_lock(session: AsyncSession, namespace: int, key: int) ->
     """Try a PostgreSQL transaction-scoped advisory lock; always True on SQLite (one process)."""
     if not is_postgres(session):
         return True
-    from sqlalchemy import text
-
     result = await session.execute(
         text("SELECT pg_try_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
     )
     return bool(result.scalar())
+
+
+async def advisory_xact_wait(session: AsyncSession, namespace: int, key: int) -> None:
+    """Wait for a PostgreSQL transaction-scoped advisory lock; a no-op on SQLite (one process,
+    and BEGIN IMMEDIATE already serialises writers)."""
+    if is_postgres(session):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
+        )
