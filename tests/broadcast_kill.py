@@ -77,6 +77,9 @@ def _start(db_url: str, fake: FakeTelegram, rate: int, log: Path) -> subprocess.
         CRMBOT_TELEGRAM_TOKEN=fake.token, CRMBOT_TELEGRAM_API_URL=fake.url,
         CRMBOT_DATABASE_URL=db_url, CRMBOT_HTTP_PORT="0", CRMBOT_LOG_LEVEL="WARNING",
         CRMBOT_TELEGRAM_GLOBAL_RATE=str(rate),
+        # After the kill, PostgreSQL claims of the dead process are freed when their lease ends
+        # (SQLite frees them at start-up): 5 s instead of the default keeps the run short.
+        CRMBOT_OUTBOX_LEASE_SECONDS="5",
     )
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "bot.py", "run"], cwd=ROOT, env=env,
