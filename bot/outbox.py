@@ -165,9 +165,14 @@ class OutboxDispatcher:
             await self._throttle.wait_turn(
                 item.channel, message.chat_id, adapter.limits, adapter.is_group(message.chat_id)
             )
+        # Spaced before the last checks, so that they see an even stream, and again after
+        # them (a group-committed check releases its batch at once): the second wait is short,
+        # and it is the only time between "may send" and the send itself.
+        await self._throttle.pace(item.channel, adapter.limits, "checks")
         for check in self.pre_send:
             if not await check(item, message):
                 return
+        await self._throttle.pace(item.channel, adapter.limits, "wire")
         try:
             result = await adapter.send(message)
         except Exception as exc:  # an adapter bug must not kill the dispatcher
