@@ -27,6 +27,7 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.broadcast_support import seed_customers
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "Flash sale"
@@ -86,15 +87,6 @@ def _start(db_url: str, fake: FakeTelegram, rate: int, log: Path) -> subprocess.
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def _broadcast_sends(fake: FakeTelegram) -> list[tuple[int, float]]:
     return [(m["chat"]["id"], t) for m, t in zip(fake.sent(), fake.sent_times, strict=True)
             if m["text"].startswith(MARK)]
@@ -152,7 +144,7 @@ async def run_kill_scenario(db_url: str, n: int, rate: int, workdir: Path,
         await _wait_for(finished, 120 + 3 * n / rate, "the broadcast to finish", log)
         await asyncio.sleep(1.0)  # anything sent twice would show now
     finally:
-        _stop(proc)
+        stop_process(proc)
         await fake.close()
     progress = (await service.status(sessions, bid))["progress"]
     await engine.dispose()

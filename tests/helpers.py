@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,3 +46,13 @@ def inbound(text: str, event_id: str, chat: str = "c1", channel: str = "test",
     kind = "command" if text.startswith("/") else "text"
     return InboundMessage(channel=channel, event_id=event_id, user_id=chat, chat_id=chat,
                           text=text, kind=kind, **extra)  # type: ignore[arg-type]
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a `crmbot run` started by a test; SIGKILL it if it has not gone in 15 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CHATS = [1001 + n for n in range(10)]
@@ -76,12 +77,7 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing(db_url: str, tmp_path
                     "every answer", log)
         await asyncio.sleep(1.5)  # anything doubled would show up now
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
         await fake.close()
     doubled = 0
     for chat in CHATS:
