@@ -32,9 +32,11 @@ def test_telegram_webhook_needs_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRMBOT_HTTP_PORT", "eighty")
     monkeypatch.setenv("CRMBOT_DEFAULT_LOCALE", "de")
+    monkeypatch.setenv("CRMBOT_TELEGRAM_TIMEOUT", "0")
     with pytest.raises(ConfigError) as err:
         load_settings(_env_file=None)
     assert "CRMBOT_HTTP_PORT" in str(err.value) and "CRMBOT_DEFAULT_LOCALE" in str(err.value)
+    assert "CRMBOT_TELEGRAM_TIMEOUT" in str(err.value)
 
 
 def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
