@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import metrics
 from bot.channels.base import ChannelAdapter, ChannelRegistry, SendResult
 from bot.messages import OutboundMessage
-from bot.ratelimit import SendThrottle, scope_key
+from bot.ratelimit import WIRE_CATCH_UP, SendThrottle, scope_key
 from storage import outbox as repo
 from storage.models import ChannelIdentity, Conversation, OutboxItem, utcnow
 
@@ -172,7 +172,7 @@ class OutboxDispatcher:
         for check in self.pre_send:
             if not await check(item, message):
                 return
-        await self._throttle.pace(item.channel, adapter.limits, "wire")
+        await self._throttle.pace(item.channel, adapter.limits, "wire", WIRE_CATCH_UP)
         try:
             result = await adapter.send(message)
         except Exception as exc:  # an adapter bug must not kill the dispatcher

@@ -28,13 +28,14 @@ WIRE_CATCH_UP = 1.1
 
 
 class SendThrottle:
-    """Decides how long a send must wait; never sleeps itself, so callers can choose."""
+    """Decides how long a send must wait (:meth:`take` never sleeps, so callers can choose);
+    :meth:`pace` and :meth:`wait_turn` do the waiting for callers that may block."""
 
     def __init__(self, redis_url: str | None = None) -> None:
         uri = f"async+{redis_url}" if redis_url else "async+memory://"
         self._limiter = MovingWindowRateLimiter(storage_from_string(uri))
         self._paused_until: dict[str, float] = {}
-        self._wire: dict[str, float] = {}  # global scope -> next free slot on the wire
+        self._slots: dict[str, float] = {}  # "stage:channel:limit" -> next free send slot
 
     def pause(self, key: str, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -67,18 +68,19 @@ class SendThrottle:
                 return await self._reset_in(item, ids)
         return 0.0
 
-    async def pace(self, channel: str, limits: tuple[RateLimit, ...], stage: str = "wire") -> None:
-        """Wait for this send's slot on the wire: sends that took their tokens evenly can still
-        leave together (e.g. released by one group-committed check); spaced here, they reach
-        the platform as evenly as they were admitted. Each ``stage`` keeps its own schedule."""
+    async def pace(self, channel: str, limits: tuple[RateLimit, ...], stage: str,
+                   catch_up: float = 1.0) -> None:
+        """Wait for this send's slot in ``stage``: sends that took their tokens together can
+        still leave together (e.g. released by one group-committed check); spaced here, they
+        reach the platform evenly. Each stage keeps its own schedule, at ``catch_up`` times the
+        limit's rate."""
         for lim in limits:
             if lim.scope != "global" or lim.amount < PACE_MIN:
                 continue
             key = f"{stage}:{_pace_key(channel, lim)}"
             now = time.monotonic()
-            slot = max(self._wire.get(key, 0.0), now)
-            speed = WIRE_CATCH_UP if stage == "wire" else 1.0
-            self._wire[key] = slot + lim.seconds / lim.amount / speed
+            slot = max(self._slots.get(key, 0.0), now)
+            self._slots[key] = slot + lim.seconds / lim.amount / catch_up
             if slot - now > PACE_BURST:
                 await asyncio.sleep(slot - now)
 

@@ -35,7 +35,7 @@ from storage.models import (
     Message,
     utcnow,
 )
-from storage.sql import insert_ignore, is_postgres
+from storage.sql import dialect_insert, insert_ignore
 
 log = logging.getLogger("crmbot.inbox")
 
@@ -346,9 +346,8 @@ async def _insert_events(
          "payload": m.to_json(), "received_at": now, "attempts": 0}
         for m in new.values()
     ]
-    module: Any = _dialect_module(session)
     stmt = (
-        module.insert(_EVENTS)
+        dialect_insert(session)(_EVENTS)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         .returning(_EVENTS.c.id, _EVENTS.c.channel, _EVENTS.c.event_id,
@@ -356,12 +355,6 @@ async def _insert_events(
     )
     result = await session.execute(stmt)
     return {(c, e): (int(i), int(cid)) for i, c, e, cid in result.all()}
-
-
-def _dialect_module(session: AsyncSession) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql if is_postgres(session) else sqlite
 
 
 async def _insert_transcript(

@@ -18,6 +18,11 @@ def is_postgres(session: AsyncSession) -> bool:
     return dialect_name(session) == "postgresql"
 
 
+def dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's own ``insert`` construct (it has ``on_conflict_do_nothing``)."""
+    return postgresql.insert if is_postgres(session) else sqlite.insert
+
+
 async def insert_ignore(
     session: AsyncSession, table: Table, values: dict[str, Any], conflict: list[str]
 ) -> int | None:
@@ -25,9 +30,8 @@ async def insert_ignore(
 
     Race-free on both backends, unlike SELECT-then-INSERT.
     """
-    module: Any = postgresql if is_postgres(session) else sqlite
     stmt = (
-        module.insert(table)
+        dialect_insert(session)(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict)
         .returning(table.c.id)
