@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import metrics
 from bot.channels.base import ChannelAdapter, ChannelRegistry, SendResult
 from bot.messages import OutboundMessage
-from bot.ratelimit import WIRE_CATCH_UP, SendThrottle, scope_key
+from bot.ratelimit import SendThrottle, scope_key
 from storage import outbox as repo
 from storage.models import ChannelIdentity, Conversation, OutboxItem, utcnow
 
@@ -165,14 +165,13 @@ class OutboxDispatcher:
             await self._throttle.wait_turn(
                 item.channel, message.chat_id, adapter.limits, adapter.is_group(message.chat_id)
             )
-        # Spaced before the last checks, so that they see an even stream, and again after
-        # them (a group-committed check releases its batch at once): the second wait is short,
-        # and it is the only time between "may send" and the send itself.
-        await self._throttle.pace(item.channel, adapter.limits, "checks")
+        # Spaced before the last checks; after them nothing waits but the rare hold of
+        # SendThrottle.wire, since that gap is what a crash leaves "uncertain".
+        await self._throttle.pace(item.channel, adapter.limits)
         for check in self.pre_send:
             if not await check(item, message):
                 return
-        await self._throttle.pace(item.channel, adapter.limits, "wire", WIRE_CATCH_UP)
+        await self._throttle.wire(item.channel, adapter.limits)
         try:
             result = await adapter.send(message)
         except Exception as exc:  # an adapter bug must not kill the dispatcher

@@ -4,10 +4,13 @@ limit are spaced evenly on the wire (the platform counts arrivals, not our token
 from __future__ import annotations
 
 import asyncio
-import time
+import itertools
+import math
+
+import pytest
 
 from bot.channels.base import RateLimit
-from bot.ratelimit import PACE_MIN, WIRE_CATCH_UP, SendThrottle
+from bot.ratelimit import PACE_MIN, WIRE_HEADROOM, SendThrottle
 
 TELEGRAM = (RateLimit("global", 3, 1), RateLimit("chat", 1, 1))
 
@@ -23,23 +26,49 @@ async def test_a_full_global_window_does_not_use_up_the_chats_token() -> None:
     assert await throttle.take("telegram", "d", TELEGRAM, False) == 0.0
 
 
-async def test_pace_spaces_sends_evenly_and_leaves_slow_limits_alone() -> None:
-    throttle = SendThrottle()
-    rate = 50
-    limits = (RateLimit("global", rate, 1),)
-    times: list[float] = []
+class FakeClock:
+    """Monotonic time that only moves when the throttle sleeps: the checks below are exact."""
 
-    async def send() -> None:
-        await throttle.pace("telegram", limits, "wire", WIRE_CATCH_UP)
-        times.append(time.monotonic())
+    def __init__(self) -> None:
+        self.now = 100.0
 
-    await asyncio.gather(*(send() for _ in range(11)))
-    times.sort()
-    # 10 gaps of at least 1/(rate * catch-up) each, whatever the machine's speed (a lower
-    # bound: a slow machine only spreads them more).
-    assert times[-1] - times[0] >= 10 / (rate * WIRE_CATCH_UP) * 0.95
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_pace_spaces_sends_evenly_and_leaves_slow_limits_alone(clock: FakeClock) -> None:
+    throttle = SendThrottle(clock=clock.monotonic, sleep=clock.sleep)
+    limits = (RateLimit("global", 50, 1),)
+    times = []
+    for _ in range(11):
+        await throttle.pace("telegram", limits)
+        times.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == pytest.approx([1 / 50] * 10)
     slow = (RateLimit("global", PACE_MIN - 1, 1),)
-    started = time.monotonic()
-    await asyncio.gather(*(throttle.pace("slack", slow, "wire") for _ in range(20)))
-    # Paced, these 20 would take ~2 s; unpaced they take microseconds.
-    assert time.monotonic() - started < 1.5, "limits below PACE_MIN are not paced"
+    before = clock.now
+    for _ in range(20):
+        await throttle.pace("slack", slow)
+    assert clock.now == before, "limits below PACE_MIN are not paced"
+
+
+async def test_wire_holds_a_send_only_when_the_real_window_is_full(clock: FakeClock) -> None:
+    throttle = SendThrottle(clock=clock.monotonic, sleep=clock.sleep)
+    limits = (RateLimit("global", 20, 1),)
+    allowed = math.ceil(20 * WIRE_HEADROOM)
+    for _ in range(allowed):
+        await throttle.wire("telegram", limits)
+    assert clock.now == 100.0, "a burst within the headroom leaves at once"
+    await throttle.wire("telegram", limits)
+    assert clock.now == pytest.approx(101.0), "the next waits until the oldest send is 1 s old"
+    clock.now += 1.0
+    await throttle.wire("telegram", limits)
+    assert clock.now == pytest.approx(102.0), "an empty window holds nothing"
