@@ -228,6 +228,12 @@ async def test_a_send_cut_short_by_a_crash_is_not_repeated(
     await run_to_end(core, runner, bid)
     assert len(channel.sent) == before
     assert (await service.status(core.sessions, bid))["progress"]["uncertain"] == 1
+    # The operator prefers a possible second copy to a possible miss: one more send, then done.
+    assert (await service.act(core.sessions, bid, "resend-uncertain"))["status"] == "running"
+    await run_to_end(core, runner, bid)
+    assert [m.chat_id for _, m in channel.sent[before:]] == ["a"]
+    progress = (await service.status(core.sessions, bid))["progress"]
+    assert (progress["uncertain"], progress["sent"]) == (0, 1)
 
 
 async def test_segment_filters(core: Core, channel: RecordingChannel) -> None:

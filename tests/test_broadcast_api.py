@@ -42,6 +42,8 @@ async def test_rest_api(db_url: str) -> None:
             assert (await resp.json())["status"] == "running"
         async with http.post(one + "/pause", headers=r.h(r.admin)) as resp:
             assert (await resp.json())["status"] == "paused"
+        async with http.post(one + "/resend-uncertain", headers=r.h(r.admin)) as resp:
+            assert (await resp.json())["status"] == "paused"  # nothing uncertain: unchanged
         async with http.get(one, headers=r.h(r.agent)) as resp:
             body = await resp.json()
         assert body["send_at"].startswith("2099") and set(body["progress"]) >= {
@@ -70,6 +72,8 @@ async def test_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     status = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert status["status"] == "running"
     assert await _cli("broadcast", "cancel", "1") == 0
+    assert await _cli("broadcast", "resend-uncertain", "1") == 1
+    assert "cannot resend-uncertain broadcast 1: it is cancelled" in capsys.readouterr().err
     assert await _cli("broadcast", "status", "1", "--watch") == 0  # ends: cancelled is final
     assert "cancelled" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"

@@ -103,5 +103,5 @@ ROUTES = [
     *(ApiRoute("POST", f"{ONE}/{action}", _action(action), "admin", f"{action.title()} a broadcast",
                _ID, body=_OBJ if action == "send" else None, response=_OBJ, tag="broadcasts",
                errors=(400, 404, 409, 422))
-      for action in ("send", "pause", "resume", "cancel")),
+      for action in ("send", "pause", "resume", "cancel", "resend-uncertain")),
 ]

@@ -26,6 +26,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pause": ("running",),
     "resume": ("paused",),
     "cancel": ("draft", "running", "paused"),
+    # At-least-once for the few "uncertain" recipients (in flight at a crash), when the operator
+    # prefers a possible second copy to a possible miss: Telegram cannot tell which arrived.
+    "resend-uncertain": ("running", "paused", "done"),
 }
 
 
@@ -65,6 +68,8 @@ async def transition(
         row.status = "paused"
     elif action == "resume":
         row.status = "running"
+    elif action == "resend-uncertain":
+        await _requeue_uncertain(session, row)
     else:
         row.status, row.finished_at = "cancelled", utcnow()
         await session.execute(
@@ -73,6 +78,17 @@ async def transition(
                    BroadcastRecipient.status == "pending")
             .values(status="skipped", reason="cancelled"))
     return row
+
+
+async def _requeue_uncertain(session: AsyncSession, row: Broadcast) -> None:
+    """Back to ``pending``: the runner enqueues them again, through the same consent check."""
+    await session.execute(
+        update(BroadcastRecipient)
+        .where(BroadcastRecipient.broadcast_id == row.id,
+               BroadcastRecipient.status == "skipped", BroadcastRecipient.reason == "uncertain")
+        .values(status="pending", reason=None, outbox_item_id=None))
+    if row.status == "done":
+        row.status, row.finished_at = "running", None
 
 
 async def progress(session: AsyncSession, broadcast_id: int) -> dict[str, int]:

@@ -67,8 +67,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     send.add_argument("id", type=int)
     send.add_argument("--at", type=_when, help="start time, ISO 8601 with zone")
     send.set_defaults(func=cmd_action, action="send")
-    for action in ("pause", "resume", "cancel"):
-        p = sub.add_parser(action, help=f"{action} a broadcast")
+    for action, text in (("pause", "pause a broadcast"), ("resume", "resume a broadcast"),
+                         ("cancel", "cancel a broadcast"),
+                         ("resend-uncertain", "send again to recipients left uncertain by a "
+                          "crash (they may get it twice)")):
+        p = sub.add_parser(action, help=text)
         p.add_argument("id", type=int)
         p.set_defaults(func=cmd_action, action=action)
     st = sub.add_parser("status", help="progress: sent / failed / unreachable / pending")
