@@ -5,8 +5,11 @@ The contract the rest of crmbot relies on is small: :func:`build_matcher` turns 
 in [0, 1] and says whether the best one is confident enough to answer alone. Everything else
 (normalisation, features, models) is an implementation detail that may change.
 
-The default matcher is lexical (lemmas + character n-grams, see :mod:`knowledge._index`); one
-query takes about a millisecond (p99 < 5 ms up to 10,000 wordings), so it may run on the event loop.
+The default matcher is lexical (lemmas + character n-grams, see :mod:`knowledge._index`) plus,
+for English, static word-piece vectors distilled from a sentence encoder
+(:mod:`knowledge.static_vectors`, numpy only); one query takes 0.5-2 ms (p99 ~1.6 ms at 1,000
+wordings, ~5 ms at 10,000), so it may run on the event loop. ``kind="lexical"`` leaves the vectors
+out.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from knowledge import static_vectors as sv
 from knowledge._index import ANSWER_WEIGHT, LocaleIndex, Scores, Wording, split_answer
 from knowledge.entries import KBEntry
 
@@ -30,15 +34,15 @@ log = logging.getLogger("crmbot.matcher")
 DEFAULT_THRESHOLD = 0.7
 
 # Logistic calibration of (best score, margin to the runner-up, share of the query's content words
-# the entry lacks, share no entry knows) into P(best is right). Fitted on BANKING77 *dev* queries
-# (train split minus KB phrasings) over KBs of 12, 20, 40 and 58 intents, the other intents'
-# queries serving as out-of-scope: on a small KB the margin is large by default (few rivals), so
-# words the entry does not cover must count. See bench/calibrate.py and docs/matching.md.
-_CAL_BIAS = -1.86
-_CAL_SCORE = 4.76
-_CAL_MARGIN = 9.34
-_CAL_UNCOVERED = -2.47
-_CAL_UNKNOWN = -2.00
+# the entry lacks, share no entry knows) into P(best is right): (bias, score, margin, uncovered,
+# unknown). Fitted on BANKING77 *dev* queries (train split minus KB phrasings) over KBs of 12, 20,
+# 40 and 58 intents, the other intents' queries serving as out-of-scope: on a small KB the margin
+# is large by default (few rivals), so words the entry does not cover must count. One set for the
+# lexical score alone (locales without static vectors), one for lexical + static vectors, whose
+# scores run on a larger scale. See bench/calibrate.py and docs/matching.md.
+Calibration = tuple[float, float, float, float, float]
+LEXICAL_CALIBRATION: Calibration = (-1.86, 4.76, 9.34, -2.47, -2.00)
+STATIC_CALIBRATION: Calibration = (-4.66, 3.1, 4.07, -2.66, -0.18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,11 @@ class Matcher(Protocol):
 
 
 def calibrate(
-    best: float, runner_up: float, uncovered: float = 0.0, unknown: float = 0.0
+    best: float,
+    runner_up: float,
+    uncovered: float = 0.0,
+    unknown: float = 0.0,
+    weights: Calibration = LEXICAL_CALIBRATION,
 ) -> float:
     """Map a raw similarity, its lead over the next entry and word coverage to a confidence.
 
@@ -79,18 +87,27 @@ def calibrate(
     should choose, not the bot. ``uncovered`` (share of the query's content words the entry never
     uses) and ``unknown`` (share no entry uses) lower it: the customer asks about something else.
     """
+    bias, w_score, w_margin, w_uncovered, w_unknown = weights
     z = (
-        _CAL_BIAS + _CAL_SCORE * best + _CAL_MARGIN * (best - runner_up)
-        + _CAL_UNCOVERED * uncovered + _CAL_UNKNOWN * unknown
+        bias + w_score * best + w_margin * (best - runner_up)
+        + w_uncovered * uncovered + w_unknown * unknown
     )
     return 1.0 / (1.0 + math.exp(-z))
 
 
 class LexicalMatcher:
-    """The default matcher: one :class:`LocaleIndex` per locale, customer's locale first."""
+    """The default matcher: one :class:`LocaleIndex` per locale, customer's locale first.
+
+    With ``static`` (the default) and the vectors file installed, locales in
+    :data:`~knowledge.static_vectors.VECTOR_LOCALES` add static-vector scores to the lexical one.
+    """
 
     def __init__(
-        self, entries: Sequence[KBEntry], default_locale: str, threshold: float = DEFAULT_THRESHOLD
+        self,
+        entries: Sequence[KBEntry],
+        default_locale: str,
+        threshold: float = DEFAULT_THRESHOLD,
+        static: bool = True,
     ) -> None:
         self.threshold = threshold
         self._default_locale = default_locale
@@ -98,6 +115,32 @@ class LexicalMatcher:
         self._indexes = {
             locale: _build_index(group, locale) for locale, group in self._groups.items()
         }
+        vectors = sv.shared() if static else None
+        self._vectors = {
+            locale: _build_vectors(vectors, group)
+            for locale, group in self._groups.items()
+            if vectors is not None and locale.split("-", 1)[0] in sv.VECTOR_LOCALES
+        }
+
+    def scores(self, text: str, locale: str) -> tuple[str, Scores] | None:
+        """(typo-corrected text, score per entry of ``locale``), None if nothing to compare.
+
+        The score is the lexical one, plus the static-vector one where the locale has vectors.
+        Both see the typo-corrected text: a misspelt word would fall apart into meaningless word
+        pieces (BANKING77 dev: 79.3 % against 79.05 % for the raw text).
+        """
+        index = self._indexes.get(locale)
+        if index is None:
+            return None
+        fixed = index.correct_typos(text)
+        query = index.vectorize_fixed(fixed)
+        if query.nnz == 0:
+            return None
+        scores = index.scores(query)
+        vectors = self._vectors.get(locale)
+        if vectors is not None:
+            scores = scores + vectors.fused(fixed)
+        return fixed, scores
 
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         fallback: tuple[Candidate, ...] = ()
@@ -109,14 +152,12 @@ class LexicalMatcher:
         return MatchResult(fallback[:limit], False)
 
     def _rank(self, text: str, locale: str, limit: int) -> tuple[Candidate, ...]:
-        index = self._indexes.get(locale)
-        if index is None:
+        scored = self.scores(text, locale)
+        if scored is None:
             return ()
-        fixed = index.correct_typos(text)
-        query = index.vectorize_fixed(fixed)
-        if query.nnz == 0:
-            return ()
-        return _candidates(index, index.scores(query), limit, fixed)
+        fixed, scores = scored
+        weights = STATIC_CALIBRATION if locale in self._vectors else LEXICAL_CALIBRATION
+        return _candidates(self._indexes[locale], scores, limit, fixed, weights)
 
 
 def _by_locale(entries: Sequence[KBEntry]) -> dict[str, list[KBEntry]]:
@@ -137,8 +178,19 @@ def _build_index(entries: Sequence[KBEntry], locale: str) -> LocaleIndex:
     return LocaleIndex([entry.id for entry in entries], wordings, locale)
 
 
+def _build_vectors(vectors: sv.StaticVectors, entries: Sequence[KBEntry]) -> sv.VectorIndex:
+    """Customer wordings describe an entry; an answer-only entry is described by its answer."""
+    texts: list[str] = []
+    owner: list[int] = []
+    for number, entry in enumerate(entries):
+        own = [text for text in entry.texts() if text.strip()] or split_answer(entry.answer)
+        texts += own
+        owner += [number] * len(own)
+    return sv.VectorIndex(vectors, len(entries), texts, owner)
+
+
 def _candidates(
-    index: LocaleIndex, scores: Scores, limit: int, fixed: str
+    index: LocaleIndex, scores: Scores, limit: int, fixed: str, weights: Calibration
 ) -> tuple[Candidate, ...]:
     """Top ``limit`` entries with calibrated confidences (``fixed``: typo-corrected query)."""
     take = min(limit + 1, scores.size)
@@ -153,7 +205,7 @@ def _candidates(
             index.entry_ids[i],
             index.locale,
             calibrate(
-                values[k], values[int(k == 0)], index.uncovered(fixed, int(i)), unknown
+                values[k], values[int(k == 0)], index.uncovered(fixed, int(i)), unknown, weights
             ),
         )
         for k, i in enumerate(top[:limit])
@@ -166,13 +218,19 @@ def build_matcher(
     threshold: float | None = None,
     kind: str = "default",
 ) -> Matcher:
-    """Build a matcher over ``entries``: ``kind`` is "default" or "semantic" (optional extra)."""
-    if kind not in ("default", "semantic"):
-        raise ValueError(f"unknown matcher kind {kind!r}: use 'default' or 'semantic'")
+    """Build a matcher over ``entries``.
+
+    ``kind``: "default" (lexical + static vectors), "lexical" (without the vectors: the default
+    before issue 11's third pass) or "semantic" (optional extra).
+    """
+    if kind not in ("default", "lexical", "semantic"):
+        raise ValueError(
+            f"unknown matcher kind {kind!r}: use 'default', 'lexical' or 'semantic'"
+        )
     if kind == "semantic":
         from knowledge.semantic import SEMANTIC_THRESHOLD, build_semantic
 
         chosen = SEMANTIC_THRESHOLD if threshold is None else threshold
         return build_semantic(entries, default_locale, chosen)
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
-    return LexicalMatcher(entries, default_locale, chosen)
+    return LexicalMatcher(entries, default_locale, chosen, static=kind == "default")

@@ -173,7 +173,9 @@ class SemanticMatcher(LexicalMatcher):
         threshold: float,
         encode: Encoder,
     ) -> None:
-        super().__init__(entries, default_locale, threshold)
+        # Static vectors would duplicate what the encoder does better (and change the lexical
+        # score its calibration was fitted on).
+        super().__init__(entries, default_locale, threshold, static=False)
         self._embedded = {
             locale: _EmbeddingIndex(group, encode)
             for locale, group in self._groups.items()
