@@ -1,6 +1,10 @@
 """Fit the confidence calibrations of the default and semantic matchers on BANKING77 *dev* data.
 
-Usage: python bench/calibrate.py DATA_DIR [--semantic]
+Usage: python bench/calibrate.py DATA_DIR [--lexical | --semantic]
+
+Without a flag it fits the default matcher's English calibration (lexical + static vectors,
+``STATIC_CALIBRATION``); ``--lexical`` fits the lexical score alone (``LEXICAL_CALIBRATION``, used
+for locales without vectors and by ``kind="lexical"``); ``--semantic`` the semantic matcher's.
 
 Dev queries are BANKING77 train texts that are not KB phrasings (test queries are never used).
 KBs of 12, 20, 40 and 58 intents are drawn; the other intents' queries are out of scope (as many
@@ -54,15 +58,17 @@ def draws(kb: list[KBEntry], dev: list[EvalQuery]) -> Any:
             yield [e for e in kb if e.id in keep], inside + outside[:share]
 
 
-def lexical_rows(kept: list[KBEntry], queries: list[EvalQuery]) -> list[list[float]]:
-    index = LexicalMatcher(kept, "en")._indexes["en"]
+def lexical_rows(
+    kept: list[KBEntry], queries: list[EvalQuery], static: bool = True
+) -> list[list[float]]:
+    matcher = LexicalMatcher(kept, "en", static=static)
+    index = matcher._indexes["en"]
     rows = []
     for q in queries:
-        fixed = index.correct_typos(q.text)
-        vec = index.vectorize_fixed(fixed)
-        if vec.nnz == 0:
+        scored = matcher.scores(q.text, "en")
+        if scored is None:
             continue
-        s = index.scores(vec)
+        fixed, s = scored
         o = np.argsort(-s)
         rows.append([s[o[0]], s[o[0]] - s[o[1]], index.uncovered(fixed, int(o[0])),
                      index.unknown(fixed), float(index.entry_ids[o[0]] == q.expected)])
@@ -90,11 +96,17 @@ def semantic_rows(kept: list[KBEntry], queries: list[EvalQuery]) -> list[list[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--semantic", action="store_true")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--semantic", action="store_true")
+    group.add_argument("--lexical", action="store_true")
     args = parser.parse_args()
     kb = load_kb(args.data_dir / "banking77/kb_k10.jsonl")
     dev = dev_queries(args.data_dir, kb)
-    make = semantic_rows if args.semantic else lexical_rows
+    def make(kept: list[KBEntry], queries: list[EvalQuery]) -> list[list[float]]:
+        if args.semantic:
+            return semantic_rows(kept, queries)
+        return lexical_rows(kept, queries, static=not args.lexical)
+
     rows = np.asarray([r for kept, qs in draws(kb, dev) for r in make(kept, qs)])
     fit = LogisticRegression(C=100.0, max_iter=1000).fit(rows[:, :-1], rows[:, -1])
     print("bias", round(float(fit.intercept_[0]), 2), "weights", np.round(fit.coef_[0], 2).tolist())

