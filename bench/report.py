@@ -1,12 +1,19 @@
 """Generate a large support history and time the management report on it.
 
 Usage: python bench/report.py DATABASE_URL [--messages 1000000] [--tickets 100000] [--reuse]
+       [--baseline DIR] [--rebuild]
 
 Writes ~120,000 customers and conversations, ``--messages`` transcript rows, ``--tickets``
 tickets, 40,000 survey runs, 20,000 unanswered questions and 5,000 ratings spread over 8 weeks
 (bulk inserts: COPY on PostgreSQL, executemany on SQLite), then builds the report for the last
 4 weeks (which also computes the 4 weeks before, so every message is read) and renders HTML and
 PDF. Refuses a database that already has messages unless ``--reuse`` (measure only).
+The messages are inserted with the roll-up triggers on (migration 0012reports), as in use.
+
+``--baseline DIR`` also times another version of the code on the same database, side by side:
+DIR is a source tree (e.g. ``git archive HEAD~3 | tar -x -C DIR``) whose own
+``bench/report.py --reuse --repeat 1`` runs in a subprocess before each of this code's runs.
+``--rebuild`` also times a full rebuild of the roll-up (what migration 0012 does once).
 Prints one JSON object with the timings in seconds. Results: docs/reports.md.
 """
 
@@ -17,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +38,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.hours import hours_for
-from bot.reports import render
+from bot.reports import render, rollup
 from bot.reports.metrics import Options, build_report
 from bot.reports.period import local_days
 from storage.db import create_engine, session_factory
@@ -243,14 +251,35 @@ def sample_image(report: Any, path: Path) -> None:
     sheet.save(path, optimize=True)
 
 
-async def measure(url: str, repeat: int, image: Path | None = None) -> dict[str, Any]:
+def baseline_run(directory: Path, url: str) -> float:
+    """One report by the code in ``directory`` (its own bench script), in a subprocess."""
+    done = subprocess.run(
+        [sys.executable, str(directory / "bench" / "report.py"), url, "--reuse",
+         "--repeat", "1"], capture_output=True, text=True, check=True, cwd=directory)
+    return float(json.loads(done.stdout)["report_seconds"][0])
+
+
+async def rebuild_seconds(url: str) -> float:
+    engine = create_engine(url)
+    t0 = time.perf_counter()
+    await rollup.rebuild(session_factory(engine), hours_for(None).team("default").tz.key)
+    seconds = round(time.perf_counter() - t0, 2)
+    await engine.dispose()
+    return seconds
+
+
+async def measure(url: str, repeat: int, image: Path | None = None,
+                  baseline: Path | None = None) -> dict[str, Any]:
     engine = create_engine(url)
     sessions = session_factory(engine)
     team = hours_for(None).team("default")
     period = local_days(FIRST + timedelta(days=28), FIRST + timedelta(days=55), team.tz)
     runs = []
+    base_runs: list[float] = []
     report = None
     for _ in range(repeat):
+        if baseline is not None:  # alternate: same load for both, as far as possible
+            base_runs.append(await asyncio.to_thread(baseline_run, baseline, url))
         t0 = time.perf_counter()
         async with sessions() as session:
             report = await build_report(session, period, Options(team=team),
@@ -267,7 +296,8 @@ async def measure(url: str, repeat: int, image: Path | None = None) -> dict[str,
     pdf_s = round(time.perf_counter() - t0, 2)
     await engine.dispose()
     h, p = report.headline, report.previous_headline
-    return {"report_seconds": runs, "load_average_1m": round(os.getloadavg()[0], 2),
+    extra = {"baseline_report_seconds": base_runs} if baseline is not None else {}
+    return {"report_seconds": runs, **extra, "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(), "html_seconds": html_s, "pdf_seconds": pdf_s,
             "html_bytes": len(page), "pdf_bytes": len(pdf),
             "messages_read": sum(int(x[k] or 0) for x in (h, p)
@@ -285,11 +315,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="only measure")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--image", type=Path, help="also write the charts as one PNG (docs)")
+    parser.add_argument("--baseline", type=Path, help="source tree of the code to compare with")
+    parser.add_argument("--rebuild", action="store_true", help="also time a roll-up rebuild")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {"url": args.url.split("@")[-1]}
     if not args.reuse:
         out |= asyncio.run(generate(args.url, args.messages, args.tickets))
-    out |= asyncio.run(measure(args.url, args.repeat, args.image))
+    if args.rebuild:
+        out["rollup_rebuild_seconds"] = asyncio.run(rebuild_seconds(args.url))
+    out |= asyncio.run(measure(args.url, args.repeat, args.image, args.baseline))
     print(json.dumps(out, indent=2, default=str))
     return 0
 

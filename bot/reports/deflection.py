@@ -1,15 +1,21 @@
 """Conversation-days and their deflection verdicts, computed inside the database.
 
-One INSERT … SELECT fills a temporary table with one row per conversation and local day:
-the transcript grouped by (conversation, day), joined to its conversation, customer and the
-days a ticket was opened, with the next day's first customer message (``LEAD``) and the
-verdict (see metrics.py / docs/reports.md). Small GROUP BY queries over that table then give
-the headline, per-day, per-channel and per-language figures, so only a few hundred rows leave
-the database even for a million messages. The table is dropped at the end.
+The conversation-days (one row per conversation and local day) come from the roll-up
+``report_conversation_days``, kept exact by triggers on ``messages`` (bot/reports/rollup.py,
+migration 0012reports), so a report no longer groups the transcript. One query adds the next
+day's first customer message (``LEAD``) and the last earlier day the customer wrote (same
+window, over the roll-up in its key order), the days a ticket was opened, the conversation's
+channel and customer's language and the verdict (see metrics.py / docs/reports.md), and sums it
+all per period, day, channel and language, with conversations counted on their first contact
+day of the period. Customers are those conversations corrected for customers with several
+conversations (a few rows). Only a few hundred rows leave the database.
 
-The pass reads only the columns of the covering index ``ix_messages_report_conv``; the
-"helpful"/"not helpful" presses (the one condition on ``messages.text``) come from the partial
-index ``ix_messages_feedback`` and are joined per conversation-day (migration 0011reports).
+The same sums over the transcript grouped on the fly, with plain distinct counts
+(``rollup=False``), are the computation the roll-up is tested against
+(tests/test_reports_rollup.py). That pass reads only the columns of the covering index
+``ix_messages_report_conv``; the "helpful"/"not helpful" presses (the one condition on
+``messages.text``) come from the partial index ``ix_messages_feedback`` and are joined per
+conversation-day (migration 0011reports).
 """
 
 from __future__ import annotations
@@ -20,20 +26,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Date,
     DateTime,
-    Integer,
-    MetaData,
     String,
-    Table,
     and_,
     case,
     func,
-    insert,
     literal,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -42,22 +43,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.reports.localday import as_date, local_day
 from bot.reports.period import Period
+from bot.reports.rollup import ensure as ensure_rollup
 from storage.models import Conversation, Customer, Message, Ticket
+from storage.models_reports import ReportConversationDay
 
 QUIET_KINDS = ("callback", "feedback")  # button presses are not "the customer wrote"
 RESOLVED = ("confirmed", "assumed")
 WORK_MEM = "256MB"  # the GROUP BY of 1M messages hashes in ~160 MB
-
-_meta = MetaData()
-CONV_DAYS = Table(
-    "tmp_report_conv_days", _meta,
-    Column("conversation_id", BigInteger), Column("customer_id", BigInteger),
-    Column("channel", String(32)), Column("locale", String(12)), Column("day", Date),
-    Column("n_in", Integer), Column("n_out", Integer), Column("contact", Integer),
-    Column("answered", Integer), Column("verdict", String(16)),
-    prefixes=["TEMPORARY"],
-)
-
 
 @dataclass
 class Figures:
@@ -66,6 +58,8 @@ class Figures:
     head: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     daily: dict[str, list[int]] = field(default_factory=dict)  # day -> [days, msgs, deflected]
     by: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    # conversations the customer wrote in, by (channel, language) (for customer counts)
+    cells: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
 
 def _later_or_equal(a: Any, b: Any, seconds: float, dialect: str,
@@ -157,18 +151,75 @@ def _ticket_days(period: Period, end: datetime, dialect: str) -> Any:
             .subquery("td"))
 
 
-def _fill(period: Period, end: datetime, window_s: float, now: datetime,
-          dialect: str, by_conversation: bool = False) -> Any:
+def _from_transcript(period: Period, end: datetime, dialect: str,
+                     by_conversation: bool = False) -> Any:
+    """Conversation-days grouped from the transcript (no roll-up; the reference)."""
     g0 = _grouped(period, end, dialect, by_conversation)
     fb = _pressed(period, end, dialect)
-    g = (select(g0, func.coalesce(fb.c.helpful, 0).label("helpful"),
-                func.coalesce(fb.c.unhelpful, 0).label("unhelpful"))
-         .outerjoin(fb, and_(fb.c.cid == g0.c.cid, fb.c.day == g0.c.day))
-         .subquery("gf"))
+    return (select(g0, func.coalesce(fb.c.helpful, 0).label("helpful"),
+                   func.coalesce(fb.c.unhelpful, 0).label("unhelpful"))
+            .outerjoin(fb, and_(fb.c.cid == g0.c.cid, fb.c.day == g0.c.day))
+            .subquery("gf"))
+
+
+def _from_rollup(period: Period, end: datetime, in_key_order: bool = False) -> Any:
+    """Conversation-days read from the roll-up (same columns as :func:`_from_transcript`).
+
+    A roll-up row holds the whole local day, also the part after ``end``; that changes
+    nothing: rows of the period's days are complete either way, and the next day's first
+    customer message is only compared with ``last answer + window < end``.
+    ``in_key_order`` (SQLite): a unary ``+`` keeps the planner off the ``day`` index, so it
+    scans the table in key order, as ``LEAD`` needs it, instead of sorting a day range.
+    """
+    r = ReportConversationDay
+    last = (end - timedelta(microseconds=1)).astimezone(period.tz).date()
+    day: Any = r.day
+    if in_key_order:
+        day = literal_column(f"+{ReportConversationDay.__tablename__}.day", r.day.type)
+    return (
+        select(r.conversation_id.label("cid"), r.day.label("day"),
+               r.n_customer, r.n_in, r.n_out, r.n_answers, r.last_answer, r.first_customer,
+               r.last_customer, case((r.n_helpful > 0, 1), else_=0).label("helpful"),
+               case((r.n_unhelpful > 0, 1), else_=0).label("unhelpful"))
+        .where(day >= period.first_day, day <= last)
+        .subquery("gf")
+    )
+
+
+async def _rollup_in_key_order(session: AsyncSession, period: Period, dialect: str) -> bool:
+    """SQLite only: read the whole roll-up in key order, or a day range (then sorted)?
+
+    In key order when the report's days are at least half of the roll-up's day range
+    (the same rule as :func:`_scan_by_conversation`); the figures are the same either way.
+    """
+    if dialect != "sqlite":
+        return False
+    r = ReportConversationDay
+    lo, hi = (await session.execute(select(func.min(r.day), func.max(r.day)))).one()
+    if lo is None:
+        return False
+    lo, hi = as_date(lo), as_date(hi)
+    if hi < period.first_day:
+        return False
+    return bool((hi - max(period.first_day, lo)) * 2 >= hi - lo)
+
+
+def _rows(g: Any, periods: list[Period], period: Period, end: datetime, window_s: float,
+          now: datetime, dialect: str) -> Any:
+    """The conversation-days of ``periods`` with their verdicts (a subquery).
+
+    ``LEAD`` runs over ``g`` alone (the roll-up is stored in its order), the ticket days and
+    the conversation's channel and customer are joined after it; rows of days outside every
+    period (the window's tail, only needed for ``LEAD``) are left out.
+    """
     td = _ticket_days(period, end, dialect)
     nxt = func.lead(g.c.first_customer).over(partition_by=g.c.cid, order_by=g.c.day)
-    w = (select(g, nxt.label("next_first"), (td.c.cid.is_not(None)).label("escalated"))
-         .outerjoin(td, and_(td.c.cid == g.c.cid, td.c.day == g.c.day))
+    # the last earlier day the customer wrote (same window order as LEAD: no second sort)
+    before = func.max(case((g.c.n_customer > 0, g.c.day))).over(
+        partition_by=g.c.cid, order_by=g.c.day, rows=(None, -1))
+    gw = select(g, nxt.label("next_first"), before.label("wrote_before")).subquery("gw")
+    w = (select(gw, (td.c.cid.is_not(None)).label("escalated"))
+         .outerjoin(td, and_(td.c.cid == gw.c.cid, td.c.day == gw.c.day))
          .subquery("w"))
     verdict = case(
         (w.c.escalated, "escalated"),
@@ -185,41 +236,60 @@ def _fill(period: Period, end: datetime, window_s: float, now: datetime,
          "open"),
         else_="assumed",
     )
+    which = _which(periods, w.c.day)
+    first_day = case(*[(and_(w.c.day >= p.first_day, w.c.day <= p.last_day),
+                        literal(p.first_day, Date)) for p in periods])
+    # the conversation's first contact day in this period: conversations are counted by it
+    new_conv = and_(w.c.n_customer > 0,
+                    or_(w.c.wrote_before.is_(None), w.c.wrote_before < first_day))
     locale = func.coalesce(Customer.locale, literal("unknown"))
-    rows = (select(w.c.cid, Conversation.customer_id, Conversation.channel, locale, w.c.day,
-                   w.c.n_in, w.c.n_out, case((w.c.n_customer > 0, 1), else_=0),
-                   case((w.c.n_answers > 0, 1), else_=0), verdict)
+    return (select(which.label("p"), w.c.day, Conversation.channel,
+                   locale.label("locale"), w.c.n_in, w.c.n_out,
+                   case((w.c.n_customer > 0, 1), else_=0).label("contact"),
+                   case((new_conv, 1), else_=0).label("new_conv"),
+                   case((w.c.n_answers > 0, 1), else_=0).label("answered"),
+                   verdict.label("verdict"))
             .join(Conversation, Conversation.id == w.c.cid)
-            .join(Customer, Customer.id == Conversation.customer_id))
-    return insert(CONV_DAYS).from_select([c.name for c in CONV_DAYS.columns], rows)
+            .join(Customer, Customer.id == Conversation.customer_id)
+            .where(which.is_not(None))
+            .subquery("rows"))
 
 
 async def figures(session: AsyncSession, periods: list[Period], window_s: float,
-                  now: datetime) -> list[Figures]:
-    """Fill the temporary table once for all ``periods`` (same time zone), aggregate each.
+                  now: datetime, *, rollup: bool = True) -> list[Figures]:
+    """Every period's conversation-day figures (same time zone).
 
-    One pass over the transcript serves the report and its comparison period, and three
-    queries over the table give every period's figures; it is dropped at the end (all in the
-    caller's session).
+    The conversation-days come from the roll-up (bot/reports/rollup.py; rebuilt first if it
+    is built for another zone): one grouped query gives the sums per period, day, channel and
+    language, conversations included, and a small one the customers with several
+    conversations. With ``rollup=False`` they are grouped from the transcript and the
+    conversations and customers are plain distinct counts (the reference the roll-up is
+    tested against; it groups the transcript twice). A few hundred rows leave the database.
     """
     dialect = session.get_bind().dialect.name
     span = Period(min(p.start for p in periods), max(p.end for p in periods), periods[0].tz)
     end = span.end + timedelta(seconds=window_s)
-    conn = await session.connection()
-    drop = text(f"DROP TABLE IF EXISTS {CONV_DAYS.name}")
-    await conn.execute(drop)
-    if dialect == "postgresql":  # let the big GROUP BY hash in memory (this transaction only)
-        await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-    await conn.run_sync(lambda c: CONV_DAYS.create(c))
-    try:
+    if rollup:
+        await ensure_rollup(session, span.tz.key)
+    if dialect == "postgresql":  # let big sorts and hashes stay in memory (this transaction)
+        await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    if rollup:
+        g = _from_rollup(span, end, await _rollup_in_key_order(session, span, dialect))
+    else:
         ordered = await _scan_by_conversation(session, span.start, dialect)
-        await session.execute(_fill(span, end, window_s, now, dialect, ordered))
-        out = [_empty() for _ in periods]
-        await _sums(session, periods, out)
-        await _distinct(session, periods, out)
-        return out
-    finally:
-        await conn.execute(drop)
+        g = _from_transcript(span, end, dialect, ordered)
+    out = [_empty() for _ in periods]
+    await _sums(session, _rows(g, periods, span, end, window_s, now, dialect), out)
+    if rollup:
+        await _customers(session, g, periods, out)
+    else:  # the reference: plain distinct counts (conversations too; _sums counted them)
+        for fig in out:
+            fig.head.pop("conversations", None)
+            for dim in ("channel", "locale"):
+                for b in fig.by[dim].values():
+                    b.pop("conversations", None)
+        await _distinct(session, _contact_from(g, periods), out)
+    return out
 
 
 def _empty() -> Figures:
@@ -229,27 +299,31 @@ def _empty() -> Figures:
     return out
 
 
-def _which(periods: list[Period]) -> Any:
-    """SQL: the index of the period a row's day falls in (NULL: none, e.g. the window tail)."""
-    day = CONV_DAYS.c.day
+def _which(periods: list[Period], day: Any) -> Any:
+    """SQL: the index of the period ``day`` falls in (NULL: none, e.g. the window tail)."""
     return case(*[(and_(day >= p.first_day, day <= p.last_day), i)
                   for i, p in enumerate(periods)])
 
 
-async def _sums(session: AsyncSession, periods: list[Period], out: list[Figures]) -> None:
-    """Per day, channel and language sums: one scan of the table for all periods."""
-    t = CONV_DAYS.c
-    which = _which(periods).label("p")
+async def _sums(session: AsyncSession, rows: Any, out: list[Figures]) -> None:
+    """Per period, day, channel and language sums of the conversation-days (``_rows``)."""
+    t = rows.c
     resolved = func.sum(case((t.verdict.in_(RESOLVED), 1), else_=0))
     rows = await session.execute(
-        select(which, t.day, t.channel, t.locale, func.sum(t.n_in), func.sum(t.n_out),
+        select(t.p, t.day, t.channel, t.locale, func.sum(t.n_in), func.sum(t.n_out),
                func.sum(t.contact), func.sum(t.answered),
                func.sum(case((t.verdict == "confirmed", 1), else_=0)),
-               func.sum(case((t.verdict == "assumed", 1), else_=0)), resolved)
-        .where(which.is_not(None)).group_by(which, t.day, t.channel, t.locale))
-    for p, day, channel, locale, n_in, n_out, contact, answered, conf, assumed, res in \
-            rows.all():
+               func.sum(case((t.verdict == "assumed", 1), else_=0)), resolved,
+               func.sum(t.new_conv))
+        .group_by(t.p, t.day, t.channel, t.locale))
+    for p, day, channel, locale, n_in, n_out, contact, answered, conf, assumed, res, convs \
+            in rows.all():
         fig = out[int(p)]
+        if convs:  # conversations, counted on their first contact day in the period
+            fig.head["conversations"] += int(convs)
+            for dim, name in (("channel", channel), ("locale", locale)):
+                fig.by[dim][name]["conversations"] += int(convs)
+            fig.cells[(channel, locale)] += int(convs)
         vals = {"messages_in": int(n_in), "messages_out": int(n_out),
                 "contact_days": int(contact), "bot_answered_days": int(answered),
                 "deflected_confirmed": int(conf), "deflected_assumed": int(assumed)}
@@ -267,33 +341,102 @@ async def _sums(session: AsyncSession, periods: list[Period], out: list[Figures]
             b["deflected"] += int(res)
 
 
-async def _distinct(session: AsyncSession, periods: list[Period], out: list[Figures]) -> None:
+async def _customers(session: AsyncSession, g: Any, periods: list[Period],
+                     out: list[Figures]) -> None:
+    """Distinct customers overall, by channel and by language, from the conversation counts.
+
+    A customer with one conversation is one customer in its conversation's cell, so customers
+    = conversations, corrected for the customers with several conversations (after merges,
+    or several chats on one channel): their conversations the customer wrote in during a
+    period are fetched (few rows) and counted exactly. Channels nest in (channel, language)
+    cells, and a customer has one language, so customers overall add up over languages.
+    """
+    which = _which(periods, g.c.day)
+    several = (select(Conversation.customer_id).group_by(Conversation.customer_id)
+               .having(func.count() > 1))
+    locale = func.coalesce(Customer.locale, literal("unknown"))
+    rows = (await session.execute(
+        select(which, g.c.cid, Conversation.customer_id, Conversation.channel, locale)
+        .join(Conversation, Conversation.id == g.c.cid)
+        .join(Customer, Customer.id == Conversation.customer_id)
+        .where(which.is_not(None), g.c.n_customer > 0,
+               Conversation.customer_id.in_(several))
+        .distinct())).all()
+    multi: list[dict[tuple[str, str], tuple[set[int], set[int]]]] = [{} for _ in out]
+    for p, cid, customer, channel, loc in rows:
+        convs, people = multi[int(p)].setdefault((channel, loc), (set(), set()))
+        convs.add(int(cid))
+        people.add(int(customer))
+    for fig, corrections in zip(out, multi, strict=True):
+        per_locale: dict[str, int] = defaultdict(int)
+        people_locale: dict[str, set[int]] = defaultdict(set)
+        conv_locale: dict[str, int] = defaultdict(int)
+        for (channel, loc), n in fig.cells.items():
+            convs, people = corrections.get((channel, loc), (set(), set()))
+            customers = n - len(convs) + len(people)
+            if customers:
+                fig.by["channel"][channel]["customers"] += customers
+            per_locale[loc] += n
+            conv_locale[loc] += len(convs)
+            people_locale[loc] |= people
+        for loc, n in per_locale.items():
+            customers = n - conv_locale[loc] + len(people_locale[loc])
+            if customers:
+                fig.by["locale"][loc]["customers"] = customers
+                fig.head["customers"] += customers
+        fig.head.setdefault("customers", 0)
+        fig.head.setdefault("conversations", 0)
+
+
+def _contact_from(g: Any, periods: list[Period]) -> Any:
+    """(period, customer, channel, language) of each conversation the customer wrote in
+    during the period: the contact days of ``g`` grouped per period and conversation, then
+    joined to the conversation and its customer."""
+    which = _which(periods, g.c.day)
+    contact = (select(which.label("p"), g.c.cid)
+               .where(which.is_not(None), g.c.n_customer > 0)
+               .group_by(which, g.c.cid).subquery("contact"))
+    locale = func.coalesce(Customer.locale, literal("unknown"))
+    return (select(contact.c.p, Conversation.customer_id, Conversation.channel,
+                   locale.label("locale"))
+            .join(Conversation, Conversation.id == contact.c.cid)
+            .join(Customer, Customer.id == Conversation.customer_id))
+
+
+async def _distinct(session: AsyncSession, contact: Any, out: list[Figures]) -> None:
     """Distinct customers and conversations overall, by channel and by language.
 
-    Two grouped counts instead of one per breakdown, because the breakdowns are nested: a
-    conversation has one channel and its customer one language, and a customer has one
-    language. So conversations add up over (channel, language) cells, customers by channel add
-    up over languages, and customers overall add up over languages.
+    ``contact`` has one row per period and conversation the customer wrote in (a contact day
+    needs no verdict), with its customer, channel and language: conversations are counted as
+    rows, customers as the rows of a ``DISTINCT``. The breakdowns are nested: a conversation
+    has one channel and its customer one language, and a customer has one language. So
+    conversations add up over (channel, language) cells, customers by channel add up over
+    languages, and customers overall add up over languages.
     """
-    t = CONV_DAYS.c
-    which = _which(periods).label("p")
-    base = and_(which.is_not(None), t.contact == 1)
-    cells = await session.execute(
-        select(which, t.channel, t.locale, func.count(t.conversation_id.distinct()),
-               func.count(t.customer_id.distinct()))
-        .where(base).group_by(which, t.channel, t.locale))
-    for p, channel, locale, conversations, customers in cells.all():
+    convs = contact.cte("convs").prefix_with("MATERIALIZED")
+    c = convs.c
+    none = literal(None, String)
+    conversations = select(literal(0).label("kind"), c.p, c.channel, c.locale,
+                           func.count()).group_by(c.p, c.channel, c.locale)
+    # customers: DISTINCT first, then plain counts (hash aggregates, no per-group sort)
+    by_cell = select(c.p, c.channel, c.locale, c.customer_id).distinct().subquery("bc")
+    customers = select(literal(1), by_cell.c.p, by_cell.c.channel, by_cell.c.locale,
+                       func.count()).group_by(by_cell.c.p, by_cell.c.channel, by_cell.c.locale)
+    by_loc = select(c.p, c.locale, c.customer_id).distinct().subquery("bl")
+    per_locale = select(literal(2), by_loc.c.p, none, by_loc.c.locale,
+                        func.count()).group_by(by_loc.c.p, by_loc.c.locale)
+    rows = await session.execute(conversations.union_all(customers, per_locale))
+    for kind, p, channel, locale, n in rows.all():
         fig = out[int(p)]
-        fig.head["conversations"] += int(conversations)
-        fig.by["channel"][channel]["conversations"] += int(conversations)
-        fig.by["locale"][locale]["conversations"] += int(conversations)
-        fig.by["channel"][channel]["customers"] += int(customers)
-    by_locale = await session.execute(
-        select(which, t.locale, func.count(t.customer_id.distinct()))
-        .where(base).group_by(which, t.locale))
-    for p, locale, customers in by_locale.all():
-        out[int(p)].head["customers"] += int(customers)
-        out[int(p)].by["locale"][locale]["customers"] = int(customers)
+        if int(kind) == 0:
+            fig.head["conversations"] += int(n)
+            fig.by["channel"][channel]["conversations"] += int(n)
+            fig.by["locale"][locale]["conversations"] += int(n)
+        elif int(kind) == 1:
+            fig.by["channel"][channel]["customers"] += int(n)
+        else:
+            fig.head["customers"] += int(n)
+            fig.by["locale"][locale]["customers"] = int(n)
     for fig in out:
         fig.head.setdefault("customers", 0)
         fig.head.setdefault("conversations", 0)

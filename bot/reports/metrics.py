@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -85,7 +84,7 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
 class _Raw:
     """What one period needs from the database besides the conversation-days."""
 
-    opened: list[q.OpenedCell]
+    opened: q.Opened
     times: list[q.TicketTimes]
     backlog: int
     surveys: list[q.SurveyRow]
@@ -132,7 +131,7 @@ def _period_figures(period: Period, options: Options, conv: deflection.Figures,
                     raw: _Raw) -> tuple[dict[str, Value], list[Table]]:
     dims = _dims()
     head, daily = _conversation_figures(conv, dims)
-    head |= _opened(raw.opened, dims)
+    head |= _opened(raw.opened.cells, dims)
     head |= _times(raw.times, period, options, dims)
     head["backlog"] = raw.backlog
     head |= _surveys(raw.surveys, options, dims)
@@ -142,8 +141,8 @@ def _period_figures(period: Period, options: Options, conv: deflection.Figures,
                                                                                       None)
     tables = [_dim_table("by_channel", "By channel", dims["channel"]),
               _dim_table("by_locale", "By language", dims["locale"]),
-              _agent_table(dims["agent"]), _reasons(raw.opened),
-              _daily_table(daily, raw.opened, period),
+              _agent_table(dims["agent"]), _reasons(raw.opened.reasons),
+              _daily_table(daily, raw.opened.days, period),
               Table("top_kb", "Most used knowledge-base answers",
                     ["entry_id", "answers", "helpful", "not_helpful"],
                     [[e, a, h, nh] for e, a, h, nh in raw.top_kb])]
@@ -272,20 +271,14 @@ def _agent_table(buckets: dict[str, Bucket]) -> Table:
     return Table("by_agent", "By agent (tickets by assignee)", cols, rows)
 
 
-def _reasons(cells: Iterable[q.OpenedCell]) -> Table:
-    counts: dict[str, int] = defaultdict(int)
-    for c in cells:
-        counts[c.reason] += c.n
+def _reasons(counts: dict[str, int]) -> Table:
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return Table("reasons", "Why customers needed a person (tickets by reason)",
                  ["reason", "tickets"], [[k, v] for k, v in ordered])
 
 
-def _daily_table(daily: dict[str, list[int]], cells: list[q.OpenedCell],
+def _daily_table(daily: dict[str, list[int]], opened: dict[str, int],
                  period: Period) -> Table:
-    opened: dict[str, int] = defaultdict(int)
-    for cell in cells:
-        opened[cell.day] += cell.n
     rows: list[list[Value]] = []
     day = period.first_day
     while day <= period.last_day:

@@ -34,15 +34,22 @@ def _aware(value: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class OpenedCell:
-    """Tickets opened in the period with the same channel, language, assignee, reason, day."""
+    """Tickets opened in the period with the same channel, language and assignee."""
 
     channel: str
     locale: str
     assignee: str | None
-    reason: str
-    day: str  # local day, YYYY-MM-DD
     escalations: int  # of them opened from a conversation
     n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Tickets opened in the period: by channel/language/assignee, by reason, by local day."""
+
+    cells: list[OpenedCell]
+    reasons: dict[str, int]
+    days: dict[str, int]  # YYYY-MM-DD -> tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +82,24 @@ def _locale() -> ColumnElement[str]:
     return func.coalesce(Customer.locale, literal("unknown"))
 
 
-async def tickets_opened(session: AsyncSession, period: Period) -> list[OpenedCell]:
-    """Tickets opened in the period, counted in SQL by every key a report splits them by."""
+async def tickets_opened(session: AsyncSession, period: Period) -> Opened:
+    """Tickets opened in the period, counted in SQL: one small grouping per table that shows
+    them (by channel, language and assignee; by reason; by day), not one over every key at
+    once, which gave ~20,000 cells per 4 weeks at 50,000 tickets."""
     dialect = session.get_bind().dialect.name
-    day = local_day(Ticket.created_at, dialect, period.tz, period.start, period.end)
-    keys = (Ticket.channel, _locale(), Ticket.assignee, Ticket.reason, day)
-    stmt = (
-        select(*keys, func.count(Ticket.conversation_id), func.count())
-        .join(Customer, Customer.id == Ticket.customer_id)
-        .where(Ticket.created_at >= period.start, Ticket.created_at < period.end)
-        .group_by(*keys)
-    )
-    return [OpenedCell(r[0], r[1], r[2], r[3], as_date(r[4]).isoformat(), int(r[5]), int(r[6]))
-            for r in (await session.execute(stmt)).all()]
+    t = Ticket
+    in_period = (t.created_at >= period.start, t.created_at < period.end)
+    keys = (t.channel, _locale(), t.assignee)
+    cells = [OpenedCell(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in (await session.execute(
+        select(*keys, func.count(t.conversation_id), func.count())
+        .join(Customer, Customer.id == t.customer_id)
+        .where(*in_period).group_by(*keys))).all()]
+    reasons = {str(r[0]): int(r[1]) for r in (await session.execute(
+        select(t.reason, func.count()).where(*in_period).group_by(t.reason))).all()}
+    day = local_day(t.created_at, dialect, period.tz, period.start, period.end)
+    days = {as_date(r[0]).isoformat(): int(r[1]) for r in (await session.execute(
+        select(day, func.count()).where(*in_period).group_by(day))).all()}
+    return Opened(cells, reasons, days)
 
 
 async def ticket_times(session: AsyncSession, period: Period) -> list[TicketTimes]:

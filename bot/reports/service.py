@@ -11,6 +11,7 @@ from bot.hours import hours_for
 from bot.reports.metrics import Options, build_report
 from bot.reports.model import Report
 from bot.reports.period import Period, resolve
+from bot.reports.rollup import ensure_committed
 from storage.models import utcnow
 
 
@@ -28,5 +29,7 @@ def period_for(settings: Settings, since: str | None, until: str | None,
 
 async def make_report(sessions: async_sessionmaker[AsyncSession], settings: Settings,
                       period: Period, now: datetime | None = None) -> Report:
+    # a roll-up built for another zone is rebuilt and committed first, not in every report
+    await ensure_committed(sessions, period.tz.key)
     async with sessions() as session:
         return await build_report(session, period, options_for(settings), now or utcnow())

@@ -1,4 +1,5 @@
-"""``crmbot report [--since DATE] [--until DATE] [--html FILE] [--pdf FILE] [--csv DIR] [--json]``.
+"""``crmbot report [--since DATE] [--until DATE] [--html FILE] [--pdf FILE] [--csv DIR] [--json]
+[--rebuild-rollup]``.
 
 Dates are local days of the business-hours time zone (the ``default`` team); without options
 the report covers the last 7 full days and prints the headline figures as text.
@@ -25,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--pdf", type=Path, help="write the PDF report")
     rep.add_argument("--csv", type=Path, help="write one CSV per table into this directory")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
+    rep.add_argument("--rebuild-rollup", action="store_true",
+                     help="rebuild the conversation-day roll-up first (after a tz database "
+                          "update; a change of time zone rebuilds it by itself)")
     rep.set_defaults(func=cmd_report)
 
 
@@ -33,7 +37,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     for target in (args.html, args.pdf):
         if target is not None and not target.parent.is_dir():
             raise ValueError(f"{target}: the directory {target.parent} does not exist")
-    report = asyncio.run(_build(settings, period))
+    report = asyncio.run(_build(settings, period, args.rebuild_rollup))
     if args.html:
         args.html.write_text(render.html(report), encoding="utf-8")
     if args.pdf:
@@ -47,12 +51,15 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _build(settings: Settings, period: object) -> Report:
+async def _build(settings: Settings, period: object, rebuild: bool = False) -> Report:
     from bot.dbtool import tool_sessions as _sessions
     from bot.reports.period import Period
+    from bot.reports.rollup import rebuild as rebuild_rollup
 
     assert isinstance(period, Period)
     async with _sessions(settings) as sessions:
+        if rebuild:
+            await rebuild_rollup(sessions, period.tz.key)
         return await make_report(sessions, settings, period)
 
 
