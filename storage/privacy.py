@@ -26,6 +26,10 @@ from storage.merge import chunks, merged_sources
 from storage.models import Base, Customer, utcnow
 
 ERASED = "[erased]"
+#: Columns that share a personal-sounding name but hold keys the code writes itself (a survey
+#: run's ``subject`` is ``ticket:<id>`` or ``campaign:<name>:<customer id>``, unique per
+#: survey): nothing personal, and overwriting them would collide on the unique constraint.
+MACHINE_KEYS = {("survey_runs", "subject")}
 CHAT_KEYED = {"web_chat_messages": "web"}
 PSEUDONYMISED = ("external_id", "chat_id", "user_id")
 PERSONAL_TEXT = ("text", "subject", "body", "comment", "suggested_reply")
@@ -160,6 +164,8 @@ _KEEP = object()
 
 def _scrubbed(table: str, column: Column[Any], value: Any, pseudonyms: dict[str, str]) -> Any:
     name = column.name
+    if (table, name) in MACHINE_KEYS:
+        return _KEEP
     if name in PSEUDONYMISED and isinstance(value, str):
         return pseudonyms.setdefault(value, f"erased-{secrets.token_hex(8)}")
     if name in PERSONAL_JSON and isinstance(column.type, JSON):

@@ -49,6 +49,10 @@ async def _setup(core: Core) -> int:
                         customer_id=conv.customer_id, channel="web", locale="en",
                         expires_at=utcnow() + timedelta(days=1))
         s.add(run)
+        # A second run of the same survey: erasing must keep run subjects (machine keys) unique.
+        s.add(SurveyRun(survey_id="csat", subject="ticket:2", conversation_id=conv.id,
+                        customer_id=conv.customer_id, channel="web", locale="en",
+                        expires_at=utcnow() + timedelta(days=1)))
         await s.flush()
         s.add(SurveyAnswer(run_id=run.id, survey_id="csat", question="score", value=5))
         s.add(SurveyAnswer(run_id=run.id, survey_id="csat", question="why",
