@@ -13,6 +13,7 @@ from bot.reports.model import Report
 from bot.reports.period import Period, resolve
 from bot.reports.rollup import ensure_committed
 from storage.models import utcnow
+from storage.sql import is_postgres
 
 
 def options_for(settings: Settings) -> Options:
@@ -32,4 +33,6 @@ async def make_report(sessions: async_sessionmaker[AsyncSession], settings: Sett
     # a roll-up built for another zone is rebuilt and committed first, not in every report
     await ensure_committed(sessions, period.tz.key)
     async with sessions() as session:
-        return await build_report(session, period, options_for(settings), now or utcnow())
+        apart = sessions if is_postgres(session) else None
+        return await build_report(session, period, options_for(settings), now or utcnow(),
+                                  apart=apart)
