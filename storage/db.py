@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -70,6 +71,37 @@ def install_sqlite_hooks(engine: AsyncEngine, synchronous: str = "NORMAL") -> No
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_reader(engine: AsyncEngine) -> AsyncEngine | None:
+    """A second, read-only engine on the same SQLite file, for long reads (reports); None for
+    other databases and in-memory SQLite.
+
+    Why: the main engine has one connection and begins every transaction IMMEDIATE, so a
+    report of several seconds on it would hold up every write of the bot meanwhile. In WAL
+    mode readers on their own connections run beside the writer, and two of them use two
+    cores. Connections are not pooled: a report is rare and opens one or two.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if "mode=memory" in str(url):
+        return None
+    reader = create_async_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+
+    @event.listens_for(reader.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(reader.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")  # deferred: a snapshot, no write lock
+
+    return reader
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

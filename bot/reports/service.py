@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.hours import hours_for
@@ -12,6 +12,7 @@ from bot.reports.metrics import Options, build_report
 from bot.reports.model import Report
 from bot.reports.period import Period, resolve
 from bot.reports.rollup import ensure_committed
+from storage.db import session_factory, sqlite_reader
 from storage.models import utcnow
 from storage.sql import is_postgres
 
@@ -32,7 +33,15 @@ async def make_report(sessions: async_sessionmaker[AsyncSession], settings: Sett
                       period: Period, now: datetime | None = None) -> Report:
     # a roll-up built for another zone is rebuilt and committed first, not in every report
     await ensure_committed(sessions, period.tz.key)
-    async with sessions() as session:
-        apart = sessions if is_postgres(session) else None
-        return await build_report(session, period, options_for(settings), now or utcnow(),
-                                  apart=apart)
+    engine = sessions.kw.get("bind")
+    reader = sqlite_reader(engine) if isinstance(engine, AsyncEngine) else None
+    read = session_factory(reader) if reader is not None else sessions
+    try:
+        async with read() as session:
+            # two connections read in parallel (PostgreSQL, or SQLite through the reader)
+            apart = read if reader is not None or is_postgres(session) else None
+            return await build_report(session, period, options_for(settings), now or utcnow(),
+                                      apart=apart)
+    finally:
+        if reader is not None:
+            await reader.dispose()
