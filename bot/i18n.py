@@ -95,6 +95,13 @@ def t_plural(key: str, n: int, locale: str, **values: Any) -> str:
     return _default_translator().t_plural(key, n, locale, **values)
 
 
+#: The day part of "opening" per language, as a CLDR skeleton. Named, not left to Babel's
+#: nearest match: Babel 2.19's CLDR data added an English full-month form, which turned
+#: "Mon, Mar 30" into "Mon, March 30" on upgrade. English writes the month short
+#: beside a short weekday; Swedish and Latvian write it in full ("mån 30 mars").
+OPENING_DAY = {"en": "MMMEd"}
+
+
 def format_datetime(
     dt: datetime, locale: str, tz: tzinfo | str | None = None, fmt: str = "opening"
 ) -> str:
@@ -111,7 +118,8 @@ def format_datetime(
         raise ValueError("format_datetime needs a timezone-aware datetime")
     if fmt != "opening":
         return str(dates.format_datetime(dt, fmt, tzinfo=zone, locale=locale))
-    day = dates.format_skeleton("MMMMEd", dt, tzinfo=zone, locale=locale)
+    skeleton = OPENING_DAY.get(locale.split("-")[0].split("_")[0], "MMMMEd")
+    day = dates.format_skeleton(skeleton, dt, tzinfo=zone, locale=locale)
     clock = dates.format_skeleton("Hm", dt, tzinfo=zone, locale=locale)
     pattern = str(Locale.parse(locale).datetime_formats["medium"])
     return pattern.replace("{1}", str(day)).replace("{0}", str(clock))
