@@ -171,12 +171,12 @@ class OutboxDispatcher:
         for check in self.pre_send:
             if not await check(item, message):
                 return
-        await self._throttle.wire(item.channel, adapter.limits)
-        try:
-            result = await adapter.send(message)
-        except Exception as exc:  # an adapter bug must not kill the dispatcher
-            log.exception("adapter %s raised while sending item %s", item.channel, item.id)
-            result = SendResult.retry(f"{type(exc).__name__}: {exc}")
+        async with self._throttle.wire(item.channel, adapter.limits):
+            try:
+                result = await adapter.send(message)
+            except Exception as exc:  # an adapter bug must not kill the dispatcher
+                log.exception("adapter %s raised while sending item %s", item.channel, item.id)
+                result = SendResult.retry(f"{type(exc).__name__}: {exc}")
         await self._record(item, adapter, message.chat_id, result)
 
     async def _record(

@@ -4,6 +4,7 @@ limit are spaced evenly on the wire (the platform counts arrivals, not our token
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 
@@ -65,10 +66,30 @@ async def test_wire_holds_a_send_only_when_the_real_window_is_full(clock: FakeCl
     limits = (RateLimit("global", 20, 1),)
     allowed = math.ceil(20 * WIRE_HEADROOM)
     for _ in range(allowed):
-        await throttle.wire("telegram", limits)
+        async with throttle.wire("telegram", limits):
+            pass
     assert clock.now == 100.0, "a burst within the headroom leaves at once"
-    await throttle.wire("telegram", limits)
-    assert clock.now == pytest.approx(101.0), "the next waits until the oldest send is 1 s old"
+    async with throttle.wire("telegram", limits):
+        assert clock.now == pytest.approx(101.0), "the next waits until the oldest is 1 s old"
     clock.now += 1.0
-    await throttle.wire("telegram", limits)
-    assert clock.now == pytest.approx(102.0), "an empty window holds nothing"
+    async with throttle.wire("telegram", limits):
+        assert clock.now == pytest.approx(102.0), "an empty window holds nothing"
+
+
+async def test_wire_counts_sends_in_flight_and_stamps_them_when_answered(
+    clock: FakeClock,
+) -> None:
+    """The platform counts arrivals: a send not yet answered may still arrive in the window,
+    and one answered late arrived late."""
+    throttle = SendThrottle(clock=clock.monotonic, sleep=clock.sleep)
+    limits = (RateLimit("global", 20, 1),)
+    allowed = math.ceil(20 * WIRE_HEADROOM)
+    async with contextlib.AsyncExitStack() as flying:
+        for _ in range(allowed - 1):
+            await flying.enter_async_context(throttle.wire("telegram", limits))
+        assert clock.now == 100.0
+        clock.now = 100.5  # their answers come half a second later
+    async with throttle.wire("telegram", limits):  # one slot left
+        assert clock.now == 100.5
+    async with throttle.wire("telegram", limits):
+        assert clock.now == pytest.approx(101.5), "answered at 100.5: in the window until 101.5"
