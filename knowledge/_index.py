@@ -36,6 +36,7 @@ from rapidfuzz import fuzz, process
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from knowledge import normalize as nz
+from knowledge.entries import KBEntry
 
 #: Weight of the best single wording next to the centroid similarity.
 NN_WEIGHT = 0.1
@@ -69,6 +70,18 @@ def split_answer(answer: str) -> list[str]:
     """The sentences of an answer: a question usually echoes one sentence, not the whole text."""
     parts = [part.strip() for part in _SENTENCE_END.split(answer)]
     return [part for part in parts if part] or [answer]
+
+
+def describing_texts(entries: Sequence[KBEntry]) -> tuple[list[str], list[int]]:
+    """(texts, entry number of each) for embedding matchers: customer wordings describe an
+    entry; an answer-only entry is described by its answer's sentences."""
+    texts: list[str] = []
+    owner: list[int] = []
+    for number, entry in enumerate(entries):
+        own = [text for text in entry.texts() if text.strip()] or split_answer(entry.answer)
+        texts += own
+        owner += [number] * len(own)
+    return texts, owner
 
 
 def _word_features(locale: str) -> Callable[[str], list[str]]:

@@ -23,7 +23,14 @@ from typing import Protocol
 import numpy as np
 
 from knowledge import static_vectors as sv
-from knowledge._index import ANSWER_WEIGHT, LocaleIndex, Scores, Wording, split_answer
+from knowledge._index import (
+    ANSWER_WEIGHT,
+    LocaleIndex,
+    Scores,
+    Wording,
+    describing_texts,
+    split_answer,
+)
 from knowledge.entries import KBEntry
 
 log = logging.getLogger("crmbot.matcher")
@@ -179,14 +186,7 @@ def _build_index(entries: Sequence[KBEntry], locale: str) -> LocaleIndex:
 
 
 def _build_vectors(vectors: sv.StaticVectors, entries: Sequence[KBEntry]) -> sv.VectorIndex:
-    """Customer wordings describe an entry; an answer-only entry is described by its answer."""
-    texts: list[str] = []
-    owner: list[int] = []
-    for number, entry in enumerate(entries):
-        own = [text for text in entry.texts() if text.strip()] or split_answer(entry.answer)
-        texts += own
-        owner += [number] * len(own)
-    return sv.VectorIndex(vectors, len(entries), texts, owner)
+    return sv.VectorIndex(vectors, len(entries), *describing_texts(entries))
 
 
 def _candidates(

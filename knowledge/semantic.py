@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from knowledge._index import LocaleIndex, split_answer
+from knowledge._index import LocaleIndex, describing_texts
 from knowledge.entries import KBEntry
 from knowledge.matcher import Candidate, LexicalMatcher
 
@@ -110,12 +110,7 @@ class _EmbeddingIndex:
     """Classifier + nearest neighbours over the embeddings of one locale's wordings."""
 
     def __init__(self, entries: Sequence[KBEntry], encode: Encoder) -> None:
-        texts: list[str] = []
-        labels: list[int] = []
-        for number, entry in enumerate(entries):
-            own = [t for t in entry.texts() if t.strip()] or split_answer(entry.answer)
-            texts += own
-            labels += [number] * len(own)
+        texts, labels = describing_texts(entries)
         self._encode = encode
         self.size = len(entries)
         vectors = encode(texts)
