@@ -29,6 +29,7 @@ async def test_a_report_reader_neither_blocks_writes_nor_writes(tmp_path: Path) 
                 bot.add(Customer(display_name="Ann", attributes={}))
             assert await report.scalar(select(func.count()).select_from(Customer)) == 0, (
                 "the report reads one snapshot")
+            assert await report.scalar(text("PRAGMA temp_store")) == 2, "sorts in memory"
             with pytest.raises(sqlalchemy.exc.OperationalError, match="readonly"):
                 await report.execute(text("DELETE FROM customers"))
         async with reads() as later:
