@@ -118,7 +118,7 @@ def format_datetime(
         raise ValueError("format_datetime needs a timezone-aware datetime")
     if fmt != "opening":
         return str(dates.format_datetime(dt, fmt, tzinfo=zone, locale=locale))
-    skeleton = OPENING_DAY.get(locale.split("-")[0].split("_")[0], "MMMMEd")
+    skeleton = OPENING_DAY.get(normalise_locale(locale) or "", "MMMMEd")
     day = dates.format_skeleton(skeleton, dt, tzinfo=zone, locale=locale)
     clock = dates.format_skeleton("Hm", dt, tzinfo=zone, locale=locale)
     pattern = str(Locale.parse(locale).datetime_formats["medium"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,12 +37,18 @@ def create_engine(
     )
 
 
+def _in_a_file(url: URL) -> bool:
+    """A SQLite URL whose database lives in a file (not ``:memory:`` or ``mode=memory``)."""
+    database = url.database
+    return bool(database) and database != ":memory:" and "mode=memory" not in str(url)
+
+
 def _sqlite_engine(url: str, synchronous: str, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
-    if database and database != ":memory:" and "mode=memory" not in url:
+    if _in_a_file(make_url(url)):
         # One pooled connection. Every transaction is BEGIN IMMEDIATE, so SQLite admits one
         # at a time anyway; waiting for the pool's connection is a fair asyncio queue, while
         # waiting in SQLite's busy handler sleeps in growing steps (up to 100 ms) with the
@@ -86,12 +92,9 @@ def sqlite_reader(engine: AsyncEngine) -> AsyncEngine | None:
     mode readers on their own connections run beside the writer, and two of them use two
     cores. Connections are not pooled: a report is rare and opens one or two.
     """
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    if not is_sqlite(engine) or not _in_a_file(engine.url):
         return None
-    if "mode=memory" in str(url):
-        return None
-    reader = create_async_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+    reader = create_async_engine(engine.url, connect_args={"timeout": 30}, poolclass=NullPool)
 
     @event.listens_for(reader.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -64,9 +64,10 @@ def _dims() -> Dims:
 async def build_report(session: AsyncSession, period: Period, options: Options,
                        now: datetime, *,
                        apart: async_sessionmaker[AsyncSession] | None = None) -> Report:
-    """With ``apart`` (PostgreSQL), tickets, surveys etc. are read on a second connection while
-    the conversation-day query runs, so the server works on two cores (1M messages: median
-    5.2 -> 3.9 s, docs/reports.md). SQLite has one connection: everything in turn there."""
+    """With ``apart`` (a second connection: PostgreSQL, or SQLite's read-only reader),
+    tickets, surveys etc. are read on it while the conversation-day query runs, so the
+    database works on two cores (1M messages on PostgreSQL: median 5.2 -> 3.9 s,
+    docs/reports.md). Without it everything is read in turn on ``session``."""
     periods = [period, period.previous()]
     gaps = await _start_gaps(session, period, options)
     try:
