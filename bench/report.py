@@ -1,13 +1,18 @@
 """Generate a large support history and time the management report on it.
 
 Usage: python bench/report.py DATABASE_URL [--messages 1000000] [--tickets 100000] [--reuse]
-       [--baseline DIR] [--rebuild]
+       [--baseline DIR] [--rebuild] [--sequential]
 
 Writes ~120,000 customers and conversations, ``--messages`` transcript rows, ``--tickets``
 tickets, 40,000 survey runs, 20,000 unanswered questions and 5,000 ratings spread over 8 weeks
 (bulk inserts: COPY on PostgreSQL, executemany on SQLite), then builds the report for the last
 4 weeks (which also computes the 4 weeks before, so every message is read) and renders HTML and
 PDF. Refuses a database that already has messages unless ``--reuse`` (measure only).
+The report is read as ``service.make_report`` reads it (SQLite: the read-only reader and a
+second connection; PostgreSQL: a second connection); ``--sequential`` reads everything in
+turn on one session of the main engine, as this script did before. Each run's CPU seconds
+(this process) are reported too: they move less with the machine's other load than the wall
+clock.
 The messages are inserted with the roll-up triggers on (migration 0012reports), as in use.
 
 ``--baseline DIR`` also times another version of the code on the same database, side by side:
@@ -35,13 +40,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.hours import hours_for
+from bot.hours import Team, hours_for
 from bot.reports import render, rollup
 from bot.reports.metrics import Options, build_report
-from bot.reports.period import local_days
-from storage.db import create_engine, session_factory
+from bot.reports.model import Report
+from bot.reports.period import Period, local_days
+from storage.db import create_engine, session_factory, sqlite_reader
 from storage.migrate import upgrade
 from storage.models import Base, Message
 
@@ -251,11 +257,17 @@ def sample_image(report: Any, path: Path) -> None:
     sheet.save(path, optimize=True)
 
 
-def baseline_run(directory: Path, url: str) -> float:
-    """One report by the code in ``directory`` (its own bench script), in a subprocess."""
+def baseline_run(directory: Path, url: str, sequential: bool = False) -> float:
+    """One report by the code in ``directory`` (its own bench script), in a subprocess.
+
+    ``--sequential`` is passed on when set and known to that script; an older script without
+    it measures the sequential path anyway (it had no other). To time older code on the
+    service path, put this script into its tree."""
+    script = directory / "bench" / "report.py"
+    extra = ["--sequential"] if sequential and "--sequential" in script.read_text() else []
     done = subprocess.run(
-        [sys.executable, str(directory / "bench" / "report.py"), url, "--reuse",
-         "--repeat", "1"], capture_output=True, text=True, check=True, cwd=directory)
+        [sys.executable, str(script), url, "--reuse",
+         "--repeat", "1", *extra], capture_output=True, text=True, check=True, cwd=directory)
     return float(json.loads(done.stdout)["report_seconds"][0])
 
 
@@ -268,23 +280,51 @@ async def rebuild_seconds(url: str) -> float:
     return seconds
 
 
+async def one_report(engine: AsyncEngine, period: Period, team: Team,
+                     sequential: bool) -> tuple[Report, float]:
+    """One report read as ``service.make_report`` reads it (SQLite: through the read-only
+    reader and a second connection; PostgreSQL: a second connection), or, ``sequential``,
+    everything in turn on one session of the main engine. Returns (report, CPU seconds of
+    this process: the driver threads of SQLite included, a server's work not)."""
+    reader = None if sequential else sqlite_reader(engine)
+    sessions = session_factory(reader or engine)
+    apart = None if sequential or (reader is None and not is_postgres_engine(engine)) \
+        else sessions
+    cpu = time.process_time()
+    try:
+        async with sessions() as session:
+            report = await build_report(session, period, Options(team=team),
+                                        datetime(2026, 3, 10, tzinfo=UTC), apart=apart)
+    finally:
+        if reader is not None:
+            await reader.dispose()
+    return report, time.process_time() - cpu
+
+
+def is_postgres_engine(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 async def measure(url: str, repeat: int, image: Path | None = None,
-                  baseline: Path | None = None) -> dict[str, Any]:
+                  baseline: Path | None = None, sequential: bool = False) -> dict[str, Any]:
+    # imported once per process (numpy, scipy, scikit-learn: ~1 s): not a report's cost, and
+    # without it the first run of each process (every --baseline run) would carry it
+    from bot.reports import gaps  # noqa: F401
+
     engine = create_engine(url)
-    sessions = session_factory(engine)
     team = hours_for(None).team("default")
     period = local_days(FIRST + timedelta(days=28), FIRST + timedelta(days=55), team.tz)
     runs = []
+    cpu_runs = []
     base_runs: list[float] = []
     report = None
     for _ in range(repeat):
         if baseline is not None:  # alternate: same load for both, as far as possible
-            base_runs.append(await asyncio.to_thread(baseline_run, baseline, url))
+            base_runs.append(await asyncio.to_thread(baseline_run, baseline, url, sequential))
         t0 = time.perf_counter()
-        async with sessions() as session:
-            report = await build_report(session, period, Options(team=team),
-                                        datetime(2026, 3, 10, tzinfo=UTC))
+        report, cpu = await one_report(engine, period, team, sequential)
         runs.append(round(time.perf_counter() - t0, 2))
+        cpu_runs.append(round(cpu, 2))
     assert report is not None
     if image is not None:
         sample_image(report, image)
@@ -297,7 +337,9 @@ async def measure(url: str, repeat: int, image: Path | None = None,
     await engine.dispose()
     h, p = report.headline, report.previous_headline
     extra = {"baseline_report_seconds": base_runs} if baseline is not None else {}
-    return {"report_seconds": runs, **extra, "load_average_1m": round(os.getloadavg()[0], 2),
+    return {"report_seconds": runs, **extra, "report_cpu_seconds": cpu_runs,
+            "path": "sequential" if sequential else "service",
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(), "html_seconds": html_s, "pdf_seconds": pdf_s,
             "html_bytes": len(page), "pdf_bytes": len(pdf),
             "messages_read": sum(int(x[k] or 0) for x in (h, p)
@@ -317,13 +359,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, help="also write the charts as one PNG (docs)")
     parser.add_argument("--baseline", type=Path, help="source tree of the code to compare with")
     parser.add_argument("--rebuild", action="store_true", help="also time a roll-up rebuild")
+    parser.add_argument("--sequential", action="store_true",
+                        help="read everything in turn on one session of the main engine "
+                             "(default: as service.make_report reads)")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {"url": args.url.split("@")[-1]}
     if not args.reuse:
         out |= asyncio.run(generate(args.url, args.messages, args.tickets))
     if args.rebuild:
         out["rollup_rebuild_seconds"] = asyncio.run(rebuild_seconds(args.url))
-    out |= asyncio.run(measure(args.url, args.repeat, args.image, args.baseline))
+    out |= asyncio.run(measure(args.url, args.repeat, args.image, args.baseline,
+                               args.sequential))
     print(json.dumps(out, indent=2, default=str))
     return 0
 
