@@ -22,6 +22,7 @@ from bot.channels.base import ChannelAdapter, ChannelRegistry, SendResult
 from bot.messages import OutboundMessage
 from bot.ratelimit import SendThrottle, scope_key
 from storage import outbox as repo
+from storage.db import uncancelled
 from storage.models import ChannelIdentity, Conversation, OutboxItem, utcnow
 
 log = logging.getLogger("crmbot.outbox")
@@ -110,11 +111,8 @@ class OutboxDispatcher:
         channels = self._registry.names()
         if capacity <= 0 or not channels:
             return 0
-        async with self._sessions.begin() as session:
-            items = await repo.claim_due(
-                session, limit=capacity, lease=self._lease, channels=channels
-            )
-            reclaimed = sum(1 for i in items if i.attempts > 1 and i.last_error is None)
+        items = await uncancelled(self._claim(capacity, channels))
+        reclaimed = sum(1 for i in items if i.attempts > 1 and i.last_error is None)
         if reclaimed:
             metrics.OUTBOX_LEASE_EXPIRED.inc(reclaimed)
         for item in items:
@@ -122,6 +120,12 @@ class OutboxDispatcher:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(items)
+
+    async def _claim(self, capacity: int, channels: list[str]) -> list[OutboxItem]:
+        async with self._sessions.begin() as session:
+            return await repo.claim_due(
+                session, limit=capacity, lease=self._lease, channels=channels
+            )
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Deliver until nothing is left pending (used by the terminal chat and tests)."""
@@ -202,6 +206,9 @@ class OutboxDispatcher:
     async def _fail(self, item: OutboxItem, result: SendResult) -> None:
         log.error("item %s on %s failed for good: %s", item.id, item.channel, result.error)
         metrics.OUTBOX_FAILED.labels(item.channel).inc()
+        await uncancelled(self._failed(item, result))
+
+    async def _failed(self, item: OutboxItem, result: SendResult) -> None:
         async with self._sessions.begin() as session:
             await repo.mark_failed(session, item.id, result.error)
             if result.unreachable and item.conversation_id is not None:
@@ -209,8 +216,7 @@ class OutboxDispatcher:
 
     async def _store(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run one repository update in its own short transaction."""
-        async with self._sessions.begin() as session:
-            await fn(session, *args)
+        await uncancelled(_in_transaction(self._sessions, fn, *args))
 
 
 class _SentMarks:
@@ -236,8 +242,9 @@ class _SentMarks:
     async def _flush(self) -> None:
         batch, self._queued = self._queued, []
         try:
-            async with self._sessions.begin() as session:
-                await repo.mark_sent_many(session, [(i, x) for i, x, _ in batch])
+            await uncancelled(_in_transaction(
+                self._sessions, repo.mark_sent_many, [(i, x) for i, x, _ in batch]
+            ))
         except BaseException as exc:
             for _, _, fut in batch:
                 if not fut.done():
@@ -246,6 +253,13 @@ class _SentMarks:
         for _, _, fut in batch:
             if not fut.done():
                 fut.set_result(None)
+
+
+async def _in_transaction(
+    sessions: async_sessionmaker[AsyncSession], fn: Callable[..., Awaitable[None]], *args: object
+) -> None:
+    async with sessions.begin() as session:
+        await fn(session, *args)
 
 
 def _retrieve(fut: asyncio.Future[None]) -> None:

@@ -7,8 +7,11 @@ read-modify-write transactions silently lose updates.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -19,6 +22,28 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
+
+
+async def uncancelled(work: Awaitable[T]) -> T:
+    """Await a transaction that runs to its end even if the caller is cancelled meanwhile
+    (the caller still sees the cancellation, after the transaction has ended).
+
+    Why: a task cancelled in the middle of a statement makes SQLAlchemy hard-close its
+    connection, and pysqlite closes it with the statement of a live cursor unfinalized; SQLite
+    then keeps that connection as a zombie which still holds the write lock, so every later
+    writer of the file waits ``busy_timeout`` and fails with "database is locked". Seen when
+    the app shut down while the outbox was claiming items. Long-lived loops (processor,
+    outbox) wrap their transactions in this.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
