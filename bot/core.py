@@ -27,7 +27,7 @@ from bot.i18n import Translator
 from bot.kb import KnowledgeService
 from bot.messages import InboundMessage
 from bot.outbox import OutboxDispatcher
-from bot.processor import Processor
+from bot.processor import WORKERS, Processor
 from bot.ratelimit import SendThrottle
 from knowledge.formats import load_file
 from storage import kb as kb_repo
@@ -121,7 +121,13 @@ def build_core(
         lease_seconds=settings.outbox_lease_seconds,
     )
     processor = Processor(
-        sessions, services, Dispatcher(routers or default_routers()), on_commit=outbox.wake
+        sessions,
+        services,
+        Dispatcher(routers or default_routers()),
+        # SQLite has one connection: a second batch would only wait for it, and take the
+        # conversations the first batch's successor could have carried.
+        workers=1 if is_sqlite(engine) else WORKERS,
+        on_commit=outbox.wake,
     )
     return Core(settings, engine, sessions, services, processor, outbox, registry)
 

@@ -1,48 +1,72 @@
 """Processing: turns stored inbound events into state changes and outbox items, exactly once.
 
-Each event is handled in ONE transaction that runs the routers, writes their effects and marks
+Every event is handled in a transaction that runs the routers, writes their effects and marks
 the event processed, so a crash anywhere rolls back to "not processed" and the event is simply
 handled again after restart. One conversation is processed by one task at a time (in-process
-set, plus a PostgreSQL advisory lock across processes), oldest event first.
+bookkeeping, plus a PostgreSQL advisory lock across processes), oldest event first.
+
+**Batches.** The running processor handles the oldest event of up to ``max_batch`` waiting
+conversations in ONE transaction: one BEGIN, one look-up, one flush (multi-row INSERTs and
+UPDATEs) and one commit for all of them. Per-statement and per-commit costs, not the handlers,
+were most of the time per event (docs/benchmarks.md), so under load this is a group commit; at
+low load a batch holds one conversation and nothing waits for company. A batch never holds two
+events of one conversation, so order per conversation is kept.
+
+**Failures.** If anything in a batch fails (a handler raises, the commit is refused), the
+batch is rolled back whole and each of its events is handled again alone: first without a
+savepoint, and if a handler raises again, inside a savepoint that records the failed attempt
+on the event (given up after a few attempts, with a polite error to the customer). One bad
+event therefore never fails, delays for long or doubles the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import language, metrics
-from bot.context import Context, Services
+from bot import metrics
+from bot.context import Services
 from bot.dispatcher import Dispatcher
-from bot.i18n import normalise_locale
-from bot.messages import InboundMessage
-from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, utcnow
-from storage.sql import advisory_xact_lock
+from bot.handling import EventRunner, HandlerFailed, mark_processed
+from storage.db import uncancelled
+from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent
+from storage.sql import advisory_xact_locks
 
 log = logging.getLogger("crmbot.processor")
 
 LOCK_NAMESPACE = 7301
-MAX_ATTEMPTS = 3
+MAX_BATCH = 32
+WORKERS = 4
 
+_OLDEST = (
+    select(
+        InboundEvent.conversation_id,
+        func.min(InboundEvent.id).label("event_id"),
+        func.count().label("pending"),
+    )
+    .where(
+        InboundEvent.conversation_id.in_(bindparam("cids", expanding=True)),
+        InboundEvent.processed_at.is_(None),
+    )
+    .group_by(InboundEvent.conversation_id)
+    .subquery()
+)
 
-_NEXT_EVENT = (
-    # The oldest pending event with everything a handler needs, in one round trip; built once.
-    select(InboundEvent, Conversation, Customer, ChannelIdentity)
+_NEXT_EVENTS = (
+    # The oldest pending event of each given conversation with everything a handler needs,
+    # and how many are pending there, in one round trip; built once.
+    select(InboundEvent, Conversation, Customer, ChannelIdentity, _OLDEST.c.pending)
+    .join(_OLDEST, _OLDEST.c.event_id == InboundEvent.id)
     .join(Conversation, Conversation.id == InboundEvent.conversation_id)
     .join(Customer, Customer.id == Conversation.customer_id)
     .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
-    .where(
-        InboundEvent.conversation_id == bindparam("cid"), InboundEvent.processed_at.is_(None)
-    )
     .order_by(InboundEvent.id)
-    .limit(2)  # the second row only says whether another event is waiting
 )
 
 
@@ -50,10 +74,6 @@ class _Outcome(enum.Enum):
     STOP = "stop"  # nothing processed (none pending, locked elsewhere, or a failed attempt)
     MORE = "more"  # one event processed and another is waiting
     LAST = "last"  # one event processed and it was the last one seen
-
-
-class _HandlerFailed(Exception):
-    """A handler raised on the savepoint-free path: roll back and retry with a savepoint."""
 
 
 class Processor:
@@ -65,67 +85,80 @@ class Processor:
         services: Services,
         dispatcher: Dispatcher,
         *,
-        concurrency: int = 16,
+        workers: int = WORKERS,
+        max_batch: int = MAX_BATCH,
         poll_interval: float = 1.0,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
-        self._services = services
-        self._dispatcher = dispatcher
-        self._slots = asyncio.Semaphore(concurrency)
+        self._runner = EventRunner(services, dispatcher)
+        self._workers = workers
+        self._max_batch = max_batch
         self._poll = poll_interval
         self._on_commit = on_commit or (lambda: None)
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-        self._active: set[int] = set()
-        self._again: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready: dict[int, None] = {}  # waiting conversations, oldest wish first
+        self._active: set[int] = set()  # in a batch right now
+        self._again: set[int] = set()  # notified while in a batch
+        self._wakeup = asyncio.Event()
 
     def notify(self, conversation_id: int) -> None:
         """A new event for this conversation was committed to the inbox."""
-        self._queue.put_nowait(conversation_id)
+        if conversation_id in self._active:
+            self._again.add(conversation_id)
+            return
+        self._ready[conversation_id] = None
+        self._wakeup.set()
 
     async def run(self) -> None:
+        """Batch workers, plus a poll for events nobody was told about (other processes,
+        failed attempts, events stored before a restart)."""
+        workers = [asyncio.create_task(self._worker()) for _ in range(self._workers)]
         try:
             while True:
                 try:
                     pending = await self._pending_conversations()
                 except Exception:  # the database is away: keep trying, never die
                     log.exception("cannot list pending conversations; retrying")
-                    await asyncio.sleep(self._poll)
-                    continue
+                    pending = []
                 for cid in pending:
-                    self._start(cid)
-                with contextlib.suppress(TimeoutError):
-                    cid = await asyncio.wait_for(self._queue.get(), timeout=self._poll)
-                    self._start(cid)
-                    while not self._queue.empty():
-                        self._start(self._queue.get_nowait())
+                    self.notify(cid)
+                await asyncio.sleep(self._poll)
         finally:
-            for task in self._tasks:
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
 
-    def _start(self, cid: int) -> None:
-        if cid in self._active:
-            self._again.add(cid)
-            return
-        self._active.add(cid)
-        task = asyncio.create_task(self._run_conversation(cid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _worker(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            cids = self._take()
+            if not cids:
+                continue
+            try:
+                # a batch in progress ends by itself on shutdown (storage.db.uncancelled)
+                outcomes = await uncancelled(self.process_batch(cids))
+            except Exception:
+                log.exception("processing conversations %s failed; will retry", cids)
+                outcomes = {}
+            self._settle(cids, outcomes)
 
-    async def _run_conversation(self, cid: int) -> None:
-        try:
-            async with self._slots:
-                while True:
-                    self._again.discard(cid)
-                    await self.process_conversation(cid)
-                    if cid not in self._again:
-                        break
-        except Exception:
-            log.exception("processing conversation %s failed; will retry", cid)
-        finally:
+    def _take(self) -> list[int]:
+        cids = list(self._ready)[: self._max_batch]
+        for cid in cids:
+            del self._ready[cid]
+        self._active.update(cids)
+        if not self._ready:
+            self._wakeup.clear()
+        return cids
+
+    def _settle(self, cids: list[int], outcomes: dict[int, _Outcome]) -> None:
+        """Conversations with more waiting go to the back of the line (fair under load)."""
+        for cid in cids:
             self._active.discard(cid)
+            again = cid in self._again
+            self._again.discard(cid)
+            if again or outcomes.get(cid) is _Outcome.MORE:
+                self.notify(cid)
 
     async def _pending_conversations(self) -> list[int]:
         async with self._sessions() as session:
@@ -151,123 +184,87 @@ class Processor:
         """Process this conversation's pending events oldest first; returns how many."""
         done = 0
         while True:
-            outcome = await self._process_next(cid)
+            outcome = await self._process_alone(cid)
             if outcome is _Outcome.STOP:
                 return done
             done += 1
-            self._on_commit()
             if outcome is _Outcome.LAST:
                 return done
 
-    async def _process_next(self, cid: int) -> _Outcome:
-        """One event in one transaction. The first try runs the routers without a savepoint
-        (two statements fewer); if a handler raises, that transaction is rolled back whole and
-        the event is handled again inside a savepoint, which records the failed attempt."""
+    async def process_batch(self, cids: list[int]) -> dict[int, _Outcome]:
+        """The oldest event of each conversation, all in one transaction if they succeed."""
+        if len(cids) == 1:
+            return {cids[0]: await self._process_alone(cids[0])}
+        started = time.perf_counter()
+        try:
+            outcomes = await self._attempt_batch(cids)
+        except Exception as exc:  # rolled back whole: each event again on its own
+            log.info("a batch of %d events was rolled back (%r); one by one now", len(cids), exc)
+            return await self._one_by_one(cids)
+        self._committed(outcomes.values(), time.perf_counter() - started)
+        return outcomes
+
+    async def _one_by_one(self, cids: list[int]) -> dict[int, _Outcome]:
+        outcomes = dict.fromkeys(cids, _Outcome.STOP)
+        for cid in cids:
+            try:
+                outcomes[cid] = await self._process_alone(cid)
+            except Exception:
+                log.exception("processing conversation %s failed; will retry", cid)
+        return outcomes
+
+    async def _process_alone(self, cid: int) -> _Outcome:
+        """One event in its own transaction. The first try runs the routers without a
+        savepoint (two statements fewer); if a handler raises, that transaction is rolled back
+        whole and the event is handled again inside a savepoint, which records the attempt."""
         started = time.perf_counter()
         try:
             outcome = await self._attempt(cid, savepoint=False)
-        except _HandlerFailed:
+        except HandlerFailed:
             outcome = await self._attempt(cid, savepoint=True)
-        if outcome is not _Outcome.STOP:
-            metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
+        self._committed([outcome], time.perf_counter() - started)
         return outcome
+
+    def _committed(self, outcomes: Iterable[_Outcome], seconds: float) -> None:
+        processed = sum(1 for o in outcomes if o is not _Outcome.STOP)
+        for _ in range(processed):
+            metrics.PROCESSING_SECONDS.observe(seconds)
+        if processed:
+            self._on_commit()
+
+    async def _attempt_batch(self, cids: list[int]) -> dict[int, _Outcome]:
+        outcomes = dict.fromkeys(cids, _Outcome.STOP)
+        async with self._sessions.begin() as session:
+            locked = await advisory_xact_locks(session, LOCK_NAMESPACE, cids)
+            rows = (await session.execute(_NEXT_EVENTS, {"cids": locked})).all() if locked else []
+            if rows:
+                await self._runner.refresh_kb(session)
+            handled: list[tuple[InboundEvent, Customer]] = []
+            for event, conversation, customer, identity, pending in rows:
+                ctx = self._runner.context(session, event, conversation, customer, identity)
+                await self._runner.run_unguarded(ctx, event)
+                handled.append((event, ctx.customer))
+                outcomes[event.conversation_id] = _Outcome.MORE if pending > 1 else _Outcome.LAST
+            await mark_processed(session, handled)
+        return outcomes
 
     async def _attempt(self, cid: int, *, savepoint: bool) -> _Outcome:
         async with self._sessions.begin() as session:
-            if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
+            if not await advisory_xact_locks(session, LOCK_NAMESPACE, [cid]):
                 return _Outcome.STOP
-            rows = (await session.execute(_NEXT_EVENT, {"cid": cid})).all()
+            rows = (await session.execute(_NEXT_EVENTS, {"cids": [cid]})).all()
             if not rows:
                 return _Outcome.STOP
-            event, conversation, customer, identity = rows[0]
-            ctx = self._context(session, event, conversation, customer, identity)
+            event, conversation, customer, identity, pending = rows[0]
+            ctx = self._runner.context(session, event, conversation, customer, identity)
             if savepoint:
-                handled = await self._handle(session, ctx, event)
+                handled = await self._runner.run_guarded(session, ctx, event)
             else:
-                await self._handle_unguarded(ctx, event)
+                await self._runner.refresh_kb(session)
+                await self._runner.run_unguarded(ctx, event)
                 handled = True
+            if handled:
+                await mark_processed(session, [(event, ctx.customer)])
         if not handled:
             return _Outcome.STOP
-        return _Outcome.MORE if len(rows) > 1 else _Outcome.LAST
-
-    async def _handle_unguarded(self, ctx: Context, event: InboundEvent) -> None:
-        """The common case: no savepoint. Any handler error aborts the whole transaction."""
-        try:
-            await self._services.kb.refresh(ctx.session)
-            routed = await self._dispatcher.dispatch(ctx)
-        except Exception as exc:
-            raise _HandlerFailed from exc
-        self._done(ctx, event, routed)
-
-    async def _handle(self, session: AsyncSession, ctx: Context, event: InboundEvent) -> bool:
-        try:
-            async with session.begin_nested():
-                await self._services.kb.refresh(session)
-                routed = await self._dispatcher.dispatch(ctx)
-        except Exception as exc:
-            await _reload(session, ctx, event)
-            return self._failed(ctx, event, exc)
-        self._done(ctx, event, routed)
-        return True
-
-    @staticmethod
-    def _done(ctx: Context, event: InboundEvent, routed: str | None) -> None:
-        event.processed_at = utcnow()
-        ctx.customer.last_contact_at = utcnow()
-        metrics.PROCESSED.labels(routed or "unrouted").inc()
-
-    def _failed(self, ctx: Context, event: InboundEvent, exc: Exception) -> bool:
-        """A handler raised: its effects are rolled back; give up after a few attempts."""
-        log.exception("event %s (%s) failed in a handler", event.id, event.channel)
-        event.attempts += 1
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
-        if event.attempts < MAX_ATTEMPTS:
-            return False
-        event.processed_at = utcnow()
-        ctx.sent.clear()
-        ctx.reply(ctx.t("internal_error"))
-        metrics.PROCESSED.labels("error").inc()
-        return True
-
-    def _context(
-        self,
-        session: AsyncSession,
-        event: InboundEvent,
-        conversation: Conversation,
-        customer: Customer,
-        identity: ChannelIdentity,
-    ) -> Context:
-        inbound = InboundMessage.from_json(event.payload)
-        return Context(
-            session=session,
-            services=self._services,
-            inbound=inbound,
-            conversation=conversation,
-            customer=customer,
-            identity=identity,
-            locale=self._locale(customer, inbound),
-        )
-
-    def _locale(self, customer: Customer, inbound: InboundMessage) -> str:
-        """The customer's chosen language wins; else what they write in; else remembered."""
-        attributes = customer.attributes or {}
-        if attributes.get("locale_source") != "explicit" and inbound.kind in ("text", "edited"):
-            detected = language.detect(inbound.text)
-            if detected and detected != customer.locale:
-                set_locale(customer, detected, "detected")
-        chosen = normalise_locale(customer.locale) or normalise_locale(inbound.locale_hint)
-        if chosen and not customer.locale:
-            set_locale(customer, chosen, "platform")
-        return chosen or self._services.settings.default_locale
-
-
-def set_locale(customer: Customer, locale: str, source: str) -> None:
-    """Remember the customer's language and where it came from (explicit beats detected)."""
-    customer.locale = locale
-    customer.attributes = {**(customer.attributes or {}), "locale_source": source}
-
-
-async def _reload(session: AsyncSession, ctx: Context, event: InboundEvent) -> None:
-    """After a rolled-back savepoint the ORM objects are expired; load them again explicitly."""
-    for obj in (event, ctx.conversation, ctx.customer, ctx.identity):
-        await session.refresh(obj)
+        return _Outcome.MORE if pending > 1 else _Outcome.LAST

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
+from bot.handling import set_locale
 from bot.i18n import normalise_locale
-from bot.processor import set_locale
 from handlers import escalation
 
 router = Router("commands", priority=10)

@@ -58,3 +58,18 @@ async def advisory_xact_wait(session: AsyncSession, namespace: int, key: int) ->
         await session.execute(
             text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
         )
+
+
+async def advisory_xact_locks(session: AsyncSession, namespace: int, keys: list[int]) -> list[int]:
+    """Try the transaction-scoped advisory lock of each key in one round trip; the keys whose
+    lock this transaction now holds (all of them on SQLite, which has one process)."""
+    if not is_postgres(session) or not keys:
+        return list(keys)
+    result = await session.execute(
+        text(
+            "SELECT k FROM unnest(CAST(:keys AS integer[])) AS k "
+            "WHERE pg_try_advisory_xact_lock(:ns, k)"
+        ),
+        {"ns": namespace, "keys": list(keys)},
+    )
+    return [int(k) for k in result.scalars()]

@@ -17,8 +17,9 @@ from bot.channels.base import RateLimit, SendResult
 from bot.config import Settings
 from bot.context import Context
 from bot.core import build_core
-from bot.dispatcher import Router
+from bot.dispatcher import Dispatcher, Router
 from bot.messages import OutboundMessage
+from bot.processor import Processor
 
 
 def echo_router() -> Router:
@@ -58,6 +59,13 @@ class FileChannel:
 async def main(url: str, out: str, seconds: float) -> None:
     settings = Settings(_env_file=None, database_url=url, kb_seed=None)  # type: ignore[call-arg]
     core = build_core(settings, routers=[echo_router()])
+    # Small batches: with the default (32 conversations per batch, 4 batches at a time) the
+    # first process to poll would hold every conversation of these tests at once, and the
+    # other would only wait; here each holds at most 4, so both race for the same ones.
+    core.processor = Processor(
+        core.sessions, core.services, Dispatcher([echo_router()]),
+        workers=2, max_batch=2, on_commit=core.outbox.wake,
+    )
     core.registry.add(FileChannel(out))
     await core.services.kb.refresh_from(core.sessions)
     async with core.background():

@@ -1,0 +1,151 @@
+"""Running the routers over one stored event inside the caller's transaction.
+
+The processor (bot/processor.py) decides which events run in which transaction; this module
+is what happens to one event there: build the handler's :class:`Context`, dispatch, and mark
+the event processed (or record a failed attempt). Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import language, metrics
+from bot.context import Context, Services
+from bot.dispatcher import Dispatcher
+from bot.i18n import normalise_locale
+from bot.messages import InboundMessage
+from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, utcnow
+
+log = logging.getLogger("crmbot.processor")
+
+MAX_ATTEMPTS = 3
+
+
+class HandlerFailed(Exception):
+    """A handler raised outside a savepoint: the caller must roll back its transaction."""
+
+
+class EventRunner:
+    """Dispatches one event to the routers and records the outcome on the event row."""
+
+    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+        self._services = services
+        self._dispatcher = dispatcher
+
+    async def refresh_kb(self, session: AsyncSession) -> None:
+        """Pick up knowledge-base edits once per transaction, before any handler runs; a
+        failure counts as a handler failure (the guarded retry records it on the event)."""
+        try:
+            await self._services.kb.refresh(session)
+        except Exception as exc:
+            raise HandlerFailed from exc
+
+    async def run_unguarded(self, ctx: Context, event: InboundEvent) -> None:
+        """The common case: no savepoint. A handler error is re-raised as HandlerFailed, and
+        the transaction (with every other event in it) must be rolled back."""
+        try:
+            routed = await self._dispatcher.dispatch(ctx)
+        except Exception as exc:
+            raise HandlerFailed from exc
+        self._done(ctx, event, routed)
+
+    async def run_guarded(self, session: AsyncSession, ctx: Context, event: InboundEvent) -> bool:
+        """Run the handlers in a savepoint; on an error record the attempt instead. False when
+        the event stays pending for another attempt."""
+        try:
+            async with session.begin_nested():
+                await self._services.kb.refresh(session)
+                routed = await self._dispatcher.dispatch(ctx)
+        except Exception as exc:
+            await _reload(session, ctx, event)
+            return self._failed(ctx, event, exc)
+        self._done(ctx, event, routed)
+        return True
+
+    @staticmethod
+    def _done(ctx: Context, event: InboundEvent, routed: str | None) -> None:
+        """Marking the event processed is left to :func:`mark_processed`, once for all the
+        events of the transaction."""
+        metrics.PROCESSED.labels(routed or "unrouted").inc()
+
+    def _failed(self, ctx: Context, event: InboundEvent, exc: Exception) -> bool:
+        """A handler raised: its effects are rolled back; give up after a few attempts."""
+        log.exception("event %s (%s) failed in a handler", event.id, event.channel)
+        event.attempts += 1
+        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if event.attempts < MAX_ATTEMPTS:
+            return False
+        event.processed_at = utcnow()
+        ctx.sent.clear()
+        ctx.reply(ctx.t("internal_error"))
+        metrics.PROCESSED.labels("error").inc()
+        return True
+
+    def context(
+        self,
+        session: AsyncSession,
+        event: InboundEvent,
+        conversation: Conversation,
+        customer: Customer,
+        identity: ChannelIdentity,
+    ) -> Context:
+        inbound = InboundMessage.from_json(event.payload)
+        return Context(
+            session=session,
+            services=self._services,
+            inbound=inbound,
+            conversation=conversation,
+            customer=customer,
+            identity=identity,
+            locale=self._locale(customer, inbound),
+        )
+
+    def _locale(self, customer: Customer, inbound: InboundMessage) -> str:
+        """The customer's chosen language wins; else what they write in; else remembered."""
+        attributes = customer.attributes or {}
+        if attributes.get("locale_source") != "explicit" and inbound.kind in ("text", "edited"):
+            detected = language.detect(inbound.text)
+            if detected and detected != customer.locale:
+                set_locale(customer, detected, "detected")
+        chosen = normalise_locale(customer.locale) or normalise_locale(inbound.locale_hint)
+        if chosen and not customer.locale:
+            set_locale(customer, chosen, "platform")
+        return chosen or self._services.settings.default_locale
+
+
+def set_locale(customer: Customer, locale: str, source: str) -> None:
+    """Remember the customer's language and where it came from (explicit beats detected)."""
+    customer.locale = locale
+    customer.attributes = {**(customer.attributes or {}), "locale_source": source}
+
+
+async def _reload(session: AsyncSession, ctx: Context, event: InboundEvent) -> None:
+    """After a rolled-back savepoint the ORM objects are expired; load them again explicitly."""
+    for obj in (event, ctx.conversation, ctx.customer, ctx.identity):
+        await session.refresh(obj)
+
+
+async def mark_processed(
+    session: AsyncSession, handled: list[tuple[InboundEvent, Customer]]
+) -> None:
+    """Mark these events processed and their customers contacted now: two
+    UPDATEs for the whole transaction. Set on the ORM objects instead, each event's changes
+    would be flushed on its own (the next event's first query autoflushes them), two
+    statements per event."""
+    if not handled:
+        return
+    now = utcnow()
+    events = sorted({event.id for event, _ in handled})
+    customers = sorted({customer.id for _, customer in handled})
+    unsynced = {"synchronize_session": False}
+    await session.execute(
+        update(InboundEvent).where(InboundEvent.id.in_(events)).values(processed_at=now),
+        execution_options=unsynced,
+    )
+    await session.execute(
+        update(Customer).where(Customer.id.in_(customers)).values(last_contact_at=now),
+        execution_options=unsynced,
+    )
