@@ -231,24 +231,15 @@ def _rows(g: Any, periods: list[Period], period: Period, end: datetime, window_s
     w = (select(gw, (td.c.cid.is_not(None)).label("escalated"))
          .outerjoin(td, and_(td.c.cid == gw.c.cid, td.c.day == gw.c.day))
          .subquery("w"))
-    verdict = case(
-        (w.c.escalated, "escalated"),
-        (w.c.n_answers == 0, "unanswered"),
-        (and_(w.c.helpful == 1, w.c.unhelpful == 0), "confirmed"),
-        (w.c.unhelpful == 1, "not_helpful"),
-        (and_(w.c.last_customer.is_not(None), w.c.last_customer > w.c.last_answer),
-         "returned"),
-        (and_(w.c.next_first.is_not(None),
-              _later_or_equal(w.c.next_first, w.c.last_answer, window_s, dialect)),
-         "returned"),
-        # the window is not over yet: now < last answer + window
-        (_later_or_equal(_now(now, dialect), w.c.last_answer, window_s, dialect, strict=True),
-         "open"),
-        else_="assumed",
-    )
+    returned_next = and_(w.c.next_first.is_not(None),
+                         _later_or_equal(w.c.next_first, w.c.last_answer, window_s, dialect))
+    verdict = _verdict(w.c.escalated, w.c.n_answers,
+                       and_(w.c.helpful == 1, w.c.unhelpful == 0), w.c.unhelpful == 1,
+                       w.c.last_customer, w.c.last_answer, returned_next,
+                       _later_or_equal(_now(now, dialect), w.c.last_answer, window_s, dialect,
+                                       strict=True))
     which = _which(periods, w.c.day)
-    first_day = case(*[(and_(w.c.day >= p.first_day, w.c.day <= p.last_day),
-                        literal(p.first_day, Date)) for p in periods])
+    first_day = _first_day(periods, w.c.day)
     # the conversation's first contact day in this period: conversations are counted by it
     new_conv = and_(w.c.n_customer > 0,
                     or_(w.c.wrote_before.is_(None), w.c.wrote_before < first_day))
@@ -263,6 +254,30 @@ def _rows(g: Any, periods: list[Period], period: Period, end: datetime, window_s
             .join(Customer, Customer.id == Conversation.customer_id)
             .where(which.is_not(None))
             .subquery("rows"))
+
+
+def _verdict(escalated: Any, answers: Any, confirmed: Any, not_helpful: Any,
+             last_customer: Any, last_answer: Any, returned_next: Any, window_open: Any) -> Any:
+    """A conversation-day's verdict, the first rule that holds (docs/reports.md): the one
+    definition of deflection, whichever query supplies the columns. ``returned_next``: the
+    customer wrote again on a later day within the window; ``window_open``: now < last answer
+    + window, so it is too early to assume the answer resolved the question."""
+    return case(
+        (escalated, "escalated"),
+        (answers == 0, "unanswered"),
+        (confirmed, "confirmed"),
+        (not_helpful, "not_helpful"),
+        (and_(last_customer.is_not(None), last_customer > last_answer), "returned"),
+        (returned_next, "returned"),
+        (window_open, "open"),
+        else_="assumed",
+    )
+
+
+def _first_day(periods: list[Period], day: Any) -> Any:
+    """The first day of the period ``day`` falls in (NULL outside the periods)."""
+    return case(*[(and_(day >= p.first_day, day <= p.last_day), literal(p.first_day, Date))
+                  for p in periods])
 
 
 class _InOrder(Join):
@@ -310,20 +325,12 @@ def _rows_sqlite(periods: list[Period], period: Period, end: datetime, window_s:
         .where(nxt.c.conversation_id == r.c.conversation_id, nxt.c.day > r.c.day,
                nxt.c.day <= last)
         .order_by(nxt.c.day).limit(1).scalar_subquery())
-    verdict = case(
-        (td.c.cid.is_not(None), "escalated"),
-        (r.c.n_answers == 0, "unanswered"),
-        (and_(r.c.n_helpful > 0, r.c.n_unhelpful == 0), "confirmed"),
-        (r.c.n_unhelpful > 0, "not_helpful"),
-        (and_(r.c.last_customer.is_not(None), r.c.last_customer > r.c.last_answer),
-         "returned"),
-        (returned_next, "returned"),
-        (_later_or_equal(_now(now, "sqlite"), r.c.last_answer, window_s, "sqlite",
-                         strict=True), "open"),
-        else_="assumed",
-    )
-    first_day = case(*[(and_(r.c.day >= p.first_day, r.c.day <= p.last_day),
-                        literal(p.first_day, Date)) for p in periods])
+    verdict = _verdict(td.c.cid.is_not(None), r.c.n_answers,
+                       and_(r.c.n_helpful > 0, r.c.n_unhelpful == 0), r.c.n_unhelpful > 0,
+                       r.c.last_customer, r.c.last_answer, returned_next,
+                       _later_or_equal(_now(now, "sqlite"), r.c.last_answer, window_s, "sqlite",
+                                       strict=True))
+    first_day = _first_day(periods, r.c.day)
     wrote_before = select(literal(1)).where(
         before.c.conversation_id == r.c.conversation_id, before.c.day >= first_day,
         before.c.day < r.c.day, before.c.n_customer > 0).exists()
