@@ -36,7 +36,7 @@ from bot.dispatcher import Dispatcher
 from bot.handling import EventRunner, HandlerFailed, mark_processed
 from storage.db import uncancelled
 from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent
-from storage.sql import advisory_xact_locks
+from storage.sql import advisory_xact_lock, advisory_xact_locks
 
 log = logging.getLogger("crmbot.processor")
 
@@ -214,14 +214,15 @@ class Processor:
         return outcomes
 
     async def _process_alone(self, cid: int) -> _Outcome:
-        """One event in its own transaction. The first try runs the routers without a
-        savepoint (two statements fewer); if a handler raises, that transaction is rolled back
-        whole and the event is handled again inside a savepoint, which records the attempt."""
+        """One event in its own transaction: a batch of one. The first try runs the routers
+        without a savepoint (two statements fewer); if a handler raises, that transaction is
+        rolled back whole and the event is handled again inside a savepoint, which records the
+        attempt."""
         started = time.perf_counter()
         try:
-            outcome = await self._attempt(cid, savepoint=False)
+            outcome = (await self._attempt_batch([cid]))[cid]
         except HandlerFailed:
-            outcome = await self._attempt(cid, savepoint=True)
+            outcome = await self._attempt_guarded(cid)
         self._committed([outcome], time.perf_counter() - started)
         return outcome
 
@@ -248,21 +249,18 @@ class Processor:
             await mark_processed(session, handled)
         return outcomes
 
-    async def _attempt(self, cid: int, *, savepoint: bool) -> _Outcome:
+    async def _attempt_guarded(self, cid: int) -> _Outcome:
+        """The retry after a handler failed: the handlers run in a savepoint, and a failure
+        is recorded on the event instead of rolling everything back."""
         async with self._sessions.begin() as session:
-            if not await advisory_xact_locks(session, LOCK_NAMESPACE, [cid]):
+            if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
                 return _Outcome.STOP
             rows = (await session.execute(_NEXT_EVENTS, {"cids": [cid]})).all()
             if not rows:
                 return _Outcome.STOP
             event, conversation, customer, identity, pending = rows[0]
             ctx = self._runner.context(session, event, conversation, customer, identity)
-            if savepoint:
-                handled = await self._runner.run_guarded(session, ctx, event)
-            else:
-                await self._runner.refresh_kb(session)
-                await self._runner.run_unguarded(ctx, event)
-                handled = True
+            handled = await self._runner.run_guarded(session, ctx, event)
             if handled:
                 await mark_processed(session, [(event, ctx.customer)])
         if not handled:

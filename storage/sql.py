@@ -43,12 +43,7 @@ async def insert_ignore(
 
 async def advisory_xact_lock(session: AsyncSession, namespace: int, key: int) -> bool:
     """Try a PostgreSQL transaction-scoped advisory lock; always True on SQLite (one process)."""
-    if not is_postgres(session):
-        return True
-    result = await session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
-    )
-    return bool(result.scalar())
+    return bool(await advisory_xact_locks(session, namespace, [key]))
 
 
 async def advisory_xact_wait(session: AsyncSession, namespace: int, key: int) -> None:
