@@ -104,9 +104,13 @@ class EventRunner:
         )
 
     def _locale(self, customer: Customer, inbound: InboundMessage) -> str:
-        """The customer's chosen language wins; else what they write in; else remembered."""
+        """The customer's chosen language wins; else what they write in; else remembered.
+
+        A command is no evidence of a language: its argument is a link code, a zone or a
+        locale name ("/link JCKL-XNZY" reads as Swedish to the detector), and channels such as
+        e-mail deliver commands as plain text."""
         attributes = customer.attributes or {}
-        if attributes.get("locale_source") != "explicit" and inbound.kind in ("text", "edited"):
+        if attributes.get("locale_source") != "explicit" and _is_prose(inbound):
             detected = language.detect(inbound.text)
             if detected and detected != customer.locale:
                 set_locale(customer, detected, "detected")
@@ -114,6 +118,10 @@ class EventRunner:
         if chosen and not customer.locale:
             set_locale(customer, chosen, "platform")
         return chosen or self._services.settings.default_locale
+
+
+def _is_prose(inbound: InboundMessage) -> bool:
+    return inbound.kind in ("text", "edited") and not inbound.text.lstrip().startswith("/")
 
 
 def set_locale(customer: Customer, locale: str, source: str) -> None:

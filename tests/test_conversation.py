@@ -126,6 +126,21 @@ async def test_language_is_detected_and_remembered(chat: Chat, core: Core) -> No
     assert customer is not None and customer.locale == "sv"
 
 
+async def test_a_command_sent_as_text_does_not_change_the_language(chat: Chat,
+                                                                     core: Core) -> None:
+    """E-mail (and the widget) deliver "/link CODE" as plain text; random link codes such as
+    these read as Swedish or Latvian to the detector, and the reply came in that language."""
+    assert "shop.example/orders" in (await chat.say("Where is my order?"))[0]
+    for code in ("JCKL-XNZY", "WWQM-TPZ9", "BJJJ-QSKX"):
+        reply = await chat.send(InboundMessage(
+            channel="test", event_id=f"e{next(_ids)}", user_id="c1", chat_id="c1",
+            kind="text", text=f"/link {code}"))
+        assert reply and reply[0].startswith("That code is not valid"), reply
+    async with core.sessions() as s:
+        customer = await s.scalar(select(Customer))
+    assert customer is not None and customer.locale == "en"
+
+
 @pytest.mark.parametrize("text", [
     "'; DROP TABLE messages; --", "<script>alert(1)</script>", "\x00\x01\u202e", "🙂" * 500,
     "a" * 3999, "\n\n\n", "Ω≈ç√∫˜µ≤≥÷ åäö āčēģīķļņšūž",
