@@ -2,6 +2,13 @@
 
 lingua is restricted to the shipped locales, which makes it accurate on the short texts chat
 customers send; a guess below :data:`MIN_CONFIDENCE` or on a too-short text is no guess.
+
+lingua's confidence is low on short plain sentences ("I want to talk to a human": English
+0.68), which left a customer who switched language answered in the old one. A guess between
+:data:`SECOND_OPINION` and :data:`MIN_CONFIDENCE` is therefore taken when simplemma's
+dictionaries (already loaded for matching) know nearly every word in that language and clearly
+fewer in the others; on the sample KB's wordings and tests/data/short_messages.yaml (207
+texts) that answers 199 instead of 195, with the same one wrong guess.
 """
 
 from __future__ import annotations
@@ -11,7 +18,11 @@ import re
 from typing import Any
 
 MIN_CONFIDENCE = 0.75
+SECOND_OPINION = 0.5
+KNOWN_WORDS = 0.9  # share of the words simplemma knows in the guessed language
+KNOWN_MARGIN = 0.25  # ... above the best other language
 MIN_LETTERS = 6
+LANGUAGES = ("en", "sv", "lv")
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -36,6 +47,18 @@ def detect(text: str) -> str | None:
     if len(_LETTERS.findall(text)) < MIN_LETTERS:
         return None
     values = _detector().compute_language_confidence_values(text)
-    if not values or values[0].value < MIN_CONFIDENCE:
+    if not values or values[0].value < SECOND_OPINION:
         return None
-    return str(values[0].language.iso_code_639_1.name.lower())
+    guess = str(values[0].language.iso_code_639_1.name.lower())
+    if values[0].value >= MIN_CONFIDENCE or _words_agree(text, guess):
+        return guess
+    return None
+
+
+def _words_agree(text: str, guess: str) -> bool:
+    """simplemma knows (nearly) every word of the text in ``guess``, clearly fewer elsewhere."""
+    import simplemma
+
+    known = {lang: float(simplemma.in_target_language(text, lang=lang)) for lang in LANGUAGES}
+    others = max(share for lang, share in known.items() if lang != guess)
+    return known[guess] >= KNOWN_WORDS and known[guess] - others >= KNOWN_MARGIN

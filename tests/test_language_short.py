@@ -38,6 +38,27 @@ def test_short_messages_accuracy() -> None:
     assert wrong == []
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I want to talk to a human", "en"),  # lingua alone: English at 0.68, no guess
+    ("mobile pay", "en"),
+    ("talk to a person", None),  # every word is Swedish too
+    ("asdfgh qwerty", None),
+    ("OK tack", None),
+])
+def test_dictionary_second_opinion(text: str, expected: str | None) -> None:
+    assert detect(text) == expected
+
+
+async def test_a_customer_who_switches_language_is_answered_in_the_new_one(core: Core) -> None:
+    (ch,) = channels(core, "test")
+    person = Person(core, ch, "switch-1")
+    assert "pasūtījum" in (await person.say("kur ir mans pasūtījums"))[0]
+    replies = await person.say("I want to talk to a human")
+    assert any("case #1" in reply for reply in replies), replies
+    async with core.sessions() as s:
+        assert await s.scalar(select(Customer.locale)) == "en"
+
+
 @pytest.mark.parametrize(("text", "locale"), [
     ("var är mitt paket", "sv"),
     ("kur ir mans pasūtījums", "lv"),
