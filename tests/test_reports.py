@@ -231,6 +231,22 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
     assert "nps,25.0," in headline
 
 
+async def test_an_empty_period_draws_a_note_not_a_broken_axis(engine: AsyncEngine) -> None:
+    """A new install's first report: every chart says so, with no negative counts axis."""
+    from bot.reports import charts
+
+    async with session_factory(engine)() as session:
+        empty = await build_report(session, PERIOD, Options(team=TEAM), NOW)
+    for name, fig in charts.figures(empty):
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.texts] == [charts.NO_DATA], name
+        counts = ax.get_xlim() if name in ("channels", "reasons") else ax.get_ylim()
+        assert counts == (0, 1), name
+    full = dict(charts.figures(await _report(engine)))
+    assert all(not fig.axes[0].texts for fig in full.values())
+    assert full["daily"].axes[0].get_ylim()[0] == 0
+
+
 async def _load_into(db_url: str) -> None:
     from storage.db import create_engine
     from storage.migrate import upgrade
