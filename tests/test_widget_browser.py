@@ -91,8 +91,12 @@ async def _agent_reply(served: Served, text: str) -> None:
 async def test_newcomer_path_in_the_demo_shop(served: Served, page: Any) -> None:
     from playwright.async_api import expect
 
+    errors: list[str] = []  # e.g. "Failed to load resource" for the browser's /favicon.ico
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     await page.goto(served.base + "/")
     await expect(page.get_by_role("heading", name="Example Shop")).to_be_visible()
+    await page.wait_for_load_state("networkidle")
+    assert errors == []
     launcher = page.get_by_role("button", name="Open the support chat")
     await launcher.click()
     await expect(launcher).to_have_attribute("aria-expanded", "true")

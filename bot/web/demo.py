@@ -26,7 +26,8 @@ footer{color:#6b7280;font-size:14px;padding:24px;text-align:center}
 </style>"""
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Example Shop</title>
+<html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="data:,"><title>Example Shop</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">""" + STYLE + """</head>
 <body><header><h1>Example Shop</h1>
 <nav aria-label="Shop"><a href="/">Home</a><a href="#products">Products</a>
@@ -52,7 +53,8 @@ Operator pages: <a href="/healthz">/healthz</a>, <a href="/metrics">/metrics</a>
 </body></html>"""
 
 FEEDBACK_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Example Shop: rate us</title>
+<html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="data:,"><title>Example Shop: rate us</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">""" + STYLE + """</head>
 <body><header><h1>Example Shop</h1></header>
 <main><p class="hint">The feedback form opens at the bottom right.</p></main>
