@@ -18,6 +18,7 @@ def default_routers() -> list[Router]:
         human,
         identity,
         intake,
+        smalltalk,
         surveys,
         tickets,
     )
@@ -34,6 +35,7 @@ def default_routers() -> list[Router]:
         surveys.router,
         human.router,
         escalation.router,
+        smalltalk.router,
         faq.router,
         faq.fallback_router,
     ]

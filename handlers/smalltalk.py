@@ -1,0 +1,85 @@
+"""Greetings and thanks: a friendly answer instead of "Sorry, I don't have an answer to that".
+
+A customer's first message is often only "hi" or "hej", and the last one "thanks". Sent to the
+knowledge base, these got the fallback, counted towards the hand-over to a person and were
+recorded as unanswered questions, so the report's knowledge gaps filled up with "hello". This
+router answers a message that is *only* a greeting or a thank-you (punctuation, emoji and a
+few fillers aside); "hi, where is my order?" still goes to the knowledge base.
+
+A greeting word that belongs to one language only ("hejsan", "labdien") is evidence of that
+language, as the detector would be on a longer text: the customer is answered in it unless
+they chose a language with /lang.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.context import Context
+from bot.dispatcher import Router
+from bot.handling import set_locale
+from handlers import escalation
+
+router = Router("smalltalk", priority=45)
+
+#: Whole-message greetings, by the language they prove (None: said in several languages).
+GREETINGS: dict[str, str | None] = {
+    "hello": "en", "hi": "en", "hey": "en", "hiya": "en", "good morning": "en",
+    "good afternoon": "en", "good evening": "en", "hi there": "en", "hello there": "en",
+    "hej": "sv", "hejsan": "sv", "tjena": "sv", "tjenare": "sv", "hallå": "sv",
+    "god morgon": "sv", "god dag": "sv", "god kväll": "sv", "hej hej": "sv",
+    "sveiki": "lv", "labdien": "lv", "labrīt": "lv", "labvakar": "lv", "čau": "lv",
+    "sveicināti": "lv", "hallo": None,
+}
+THANKS: dict[str, str | None] = {
+    "thanks": "en", "thank you": "en", "thanks a lot": "en", "thank you very much": "en",
+    "many thanks": "en", "thx": "en", "ty": "en", "cheers": "en",
+    "tack": "sv", "tack så mycket": "sv", "tusen tack": "sv", "tackar": "sv",
+    "paldies": "lv", "liels paldies": "lv", "paldies liels": "lv",
+}
+FILLERS = re.compile(r"\b(?:ok|okay|so much|again|så mycket|jums)\b")
+_NOISE = re.compile(r"[^\w\s]|_|\d")
+
+
+def normalised(text: str) -> str:
+    """'Hej!! 👋' -> 'hej'; 'Thanks so much :)' -> 'thanks'."""
+    words = _NOISE.sub(" ", text.casefold())
+    return " ".join(FILLERS.sub(" ", words).split())
+
+
+def classify(text: str) -> tuple[str, str | None] | None:
+    """('greeting' | 'thanks', the language it proves or None), or None for anything else."""
+    if len(text) > 60:
+        return None
+    said = normalised(text)
+    for kind, table in (("greeting", GREETINGS), ("thanks", THANKS)):
+        if said in table:
+            return kind, table[said]
+    return None
+
+
+@router.handler
+async def smalltalk(ctx: Context) -> bool:
+    if ctx.inbound.kind not in ("text", "edited") or not ctx.text:
+        return False
+    found = classify(ctx.text)
+    if found is None:
+        return False
+    kind, language = found
+    _follow_language(ctx, language)
+    if kind == "greeting":
+        name = ctx.customer.display_name
+        ctx.reply(ctx.t("welcome", name=f", {name}" if name else ""))
+    else:
+        ctx.reply(ctx.t("smalltalk_thanks"))
+    escalation.reset_abstains(ctx)
+    return True
+
+
+def _follow_language(ctx: Context, language: str | None) -> None:
+    attributes = ctx.customer.attributes or {}
+    if language is None or attributes.get("locale_source") == "explicit":
+        return
+    if language != ctx.locale:
+        set_locale(ctx.customer, language, "detected")
+        ctx.locale = language
