@@ -109,11 +109,8 @@ class EventRunner:
         A command is no evidence of a language: its argument is a link code, a zone or a
         locale name ("/link JCKL-XNZY" reads as Swedish to the detector), and channels such as
         e-mail deliver commands as plain text."""
-        attributes = customer.attributes or {}
-        if attributes.get("locale_source") != "explicit" and _is_prose(inbound):
-            detected = language.detect(inbound.text)
-            if detected and detected != customer.locale:
-                set_locale(customer, detected, "detected")
+        if _is_prose(inbound) and not chose_language(customer):
+            adopt_detected(customer, language.detect(inbound.text))
         chosen = normalise_locale(customer.locale) or normalise_locale(inbound.locale_hint)
         if chosen and not customer.locale:
             set_locale(customer, chosen, "platform")
@@ -122,6 +119,20 @@ class EventRunner:
 
 def _is_prose(inbound: InboundMessage) -> bool:
     return inbound.kind in ("text", "edited") and not inbound.text.lstrip().startswith("/")
+
+
+def chose_language(customer: Customer) -> bool:
+    """They chose with /lang: nothing they write changes it until they choose again."""
+    return (customer.attributes or {}).get("locale_source") == "explicit"
+
+
+def adopt_detected(customer: Customer, detected: str | None) -> bool:
+    """A language seen in what the customer wrote replaces the remembered one, unless they
+    chose theirs; True when it did."""
+    if detected is None or detected == customer.locale or chose_language(customer):
+        return False
+    set_locale(customer, detected, "detected")
+    return True
 
 
 def set_locale(customer: Customer, locale: str, source: str) -> None:

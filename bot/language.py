@@ -17,12 +17,13 @@ import functools
 import re
 from typing import Any
 
+from bot.i18n import SUPPORTED
+
 MIN_CONFIDENCE = 0.75
 SECOND_OPINION = 0.5
 KNOWN_WORDS = 0.9  # share of the words simplemma knows in the guessed language
 KNOWN_MARGIN = 0.25  # ... above the best other language
 MIN_LETTERS = 6
-LANGUAGES = ("en", "sv", "lv")
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -59,6 +60,6 @@ def _words_agree(text: str, guess: str) -> bool:
     """simplemma knows (nearly) every word of the text in ``guess``, clearly fewer elsewhere."""
     import simplemma
 
-    known = {lang: float(simplemma.in_target_language(text, lang=lang)) for lang in LANGUAGES}
+    known = {lang: float(simplemma.in_target_language(text, lang=lang)) for lang in SUPPORTED}
     others = max(share for lang, share in known.items() if lang != guess)
     return known[guess] >= KNOWN_WORDS and known[guess] - others >= KNOWN_MARGIN

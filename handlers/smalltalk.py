@@ -17,8 +17,9 @@ import re
 
 from bot.context import Context
 from bot.dispatcher import Router
-from bot.handling import set_locale
+from bot.handling import adopt_detected
 from handlers import escalation
+from handlers.commands import start
 
 router = Router("smalltalk", priority=45)
 
@@ -66,20 +67,12 @@ async def smalltalk(ctx: Context) -> bool:
     if found is None:
         return False
     kind, language = found
-    _follow_language(ctx, language)
+    if language is not None and adopt_detected(ctx.customer, language):
+        ctx.locale = language
     if kind == "greeting":
-        name = ctx.customer.display_name
-        ctx.reply(ctx.t("welcome", name=f", {name}" if name else ""))
+        await start(ctx, "")
     else:
         ctx.reply(ctx.t("smalltalk_thanks"))
     escalation.reset_abstains(ctx)
     return True
 
-
-def _follow_language(ctx: Context, language: str | None) -> None:
-    attributes = ctx.customer.attributes or {}
-    if language is None or attributes.get("locale_source") == "explicit":
-        return
-    if language != ctx.locale:
-        set_locale(ctx.customer, language, "detected")
-        ctx.locale = language

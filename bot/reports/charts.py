@@ -27,11 +27,14 @@ def _num(v: Value) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
 
 
-def _counts_axis(ax: Axes, values: list[float], *, horizontal: bool = False) -> None:
-    """Counts get whole-number ticks from 0. An empty period (a new install, a quiet week)
-    gets a note instead of matplotlib's -0.04 … 0.04 axis around nothing."""
-    axis = ax.xaxis if horizontal else ax.yaxis
-    axis.set_major_locator(MaxNLocator(integer=True))
+def _whole_numbers(ax: Axes, *, horizontal: bool = False) -> None:
+    """A count axis ticks at whole numbers only."""
+    (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+
+def _note_if_empty(ax: Axes, values: list[float], *, horizontal: bool = False) -> None:
+    """An empty period (a new install, a quiet week) gets a note instead of matplotlib's
+    -0.04 … 0.04 axis around nothing."""
     if any(v > 0 for v in values):
         return
     if horizontal:
@@ -52,7 +55,8 @@ def daily_volume(report: Report) -> Figure:
     ax.bar(days, [_num(r[1]) for r in t], color="#4c78a8", label="conversation-days")
     ax.bar(days, [_num(r[3]) for r in t], color="#54a24b", label="resolved by the bot")
     ax.plot(days, [_num(r[4]) for r in t], color="#e45756", marker="o", label="tickets opened")
-    _counts_axis(ax, [_num(r[i]) for r in t for i in (1, 3, 4)])
+    _whole_numbers(ax)
+    _note_if_empty(ax, [_num(r[i]) for r in t for i in (1, 3, 4)])
     ax.set_title("Contacts per day")
     ax.legend(loc="upper left", fontsize=8)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
@@ -67,7 +71,8 @@ def by_channel(report: Report) -> Figure:
     names = [str(r[0]) for r in rows]
     ax.barh(names, [_num(r[4]) for r in rows], color="#4c78a8", label="conversation-days")
     ax.barh(names, [_num(r[5]) for r in rows], color="#54a24b", label="resolved by the bot")
-    _counts_axis(ax, [_num(r[4]) for r in rows], horizontal=True)
+    _whole_numbers(ax, horizontal=True)
+    _note_if_empty(ax, [_num(r[4]) for r in rows], horizontal=True)
     ax.set_title("Where customers wrote (by channel)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -88,8 +93,7 @@ def response_times(report: Report) -> Figure:
     ax.bar([x + 0.2 for x in xs], [_num(h[k]) / 3600 for k in keys], 0.4, color="#f58518",
            label="this period")
     ax.set_xticks(list(xs), labels, fontsize=8)
-    if not any(_num(v[k]) > 0 for v in (h, p) for k in keys):
-        _counts_axis(ax, [])
+    _note_if_empty(ax, [_num(v[k]) for v in (h, p) for k in keys])
     ax.set_ylabel("business hours")
     ax.set_title("How fast we answered and solved")
     ax.legend(fontsize=8)
@@ -103,7 +107,8 @@ def reasons(report: Report) -> Figure:
     ax = fig.add_subplot()
     ax.barh([str(r[0]) for r in rows][::-1], [_num(r[1]) for r in rows][::-1],
             color="#72b7b2")
-    _counts_axis(ax, [_num(r[1]) for r in rows], horizontal=True)
+    _whole_numbers(ax, horizontal=True)
+    _note_if_empty(ax, [_num(r[1]) for r in rows], horizontal=True)
     ax.set_title("What customers needed a person for")
     fig.tight_layout()
     return fig
