@@ -24,6 +24,11 @@ OUTBOX_LEASE_EXPIRED = Counter(
     "crmbot_outbox_lease_reclaims_total",
     "Items claimed again after a sender died mid-send (possible duplicate sends)",
 )
+OUTBOX_LEASE_GIVEN_BACK = Counter(
+    "crmbot_outbox_lease_given_back_total",
+    "Claims released unsent because they waited in the process past half their lease",
+    ["channel"],
+)
 KB_REVISION = Gauge("crmbot_kb_revision", "Knowledge-base revision loaded by this process")
 BROADCAST_ENQUEUED = Counter(
     "crmbot_broadcast_enqueued_total", "Announcements handed to the outbox", ["channel"]

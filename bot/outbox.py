@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -29,6 +32,15 @@ log = logging.getLogger("crmbot.outbox")
 
 DEFAULT_LEASE = 60.0
 MAX_WAIT_IN_LEASE = 5.0
+#: A send starts only while at least this share of its lease is left. Past the lease another
+#: worker (or this one's next claim) may take the item and send it too; the other half is the
+#: budget for the guard, the platform call and recording its answer. Set the lease to at least
+#: twice the slowest platform call (CRMBOT_OUTBOX_LEASE_SECONDS, default 60 s).
+LEASE_LEFT_TO_SEND = 0.5
+#: A channel with a global rate limit is claimed about this many seconds of its rate ahead (at
+#: most a quarter of the lease). A deeper queue would only wait in this process with the lease
+#: running: 64 claims at Telegram's 30/s are two seconds of waiting for the last one.
+CLAIM_AHEAD = 1.0
 MAX_BACKOFF = 300.0
 
 PreSend = Callable[[OutboxItem, OutboundMessage], Awaitable[bool]]
@@ -65,6 +77,7 @@ class OutboxDispatcher:
         self._marks = _SentMarks(sessions)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._held: Counter[str] = Counter()  # channel -> items this process holds
         self.pre_send: list[PreSend] = []
 
     def wake(self) -> None:
@@ -108,18 +121,50 @@ class OutboxDispatcher:
     async def dispatch_once(self) -> int:
         """Claim what fits into free capacity and start sending it; returns how many."""
         capacity = self._max_inflight - len(self._inflight)
-        channels = self._registry.names()
-        if capacity <= 0 or not channels:
+        if capacity <= 0 or not self._registry.names():
             return 0
-        items = await uncancelled(self._claim(capacity, channels))
+        unlimited, budgets = self._room_per_channel()
+        # Counted from before the claim: the lease runs from the database's clock at the claim,
+        # never earlier, so this deadline is on the safe side.
+        deadline = time.monotonic() + self._lease.total_seconds()
+        items = await uncancelled(self._claim(capacity, unlimited)) if unlimited else []
+        for name, room in budgets.items():
+            room = min(room, capacity - len(items))
+            if room > 0:
+                items += await uncancelled(self._claim(room, [name]))
         reclaimed = sum(1 for i in items if i.attempts > 1 and i.last_error is None)
         if reclaimed:
             metrics.OUTBOX_LEASE_EXPIRED.inc(reclaimed)
         for item in items:
-            task = asyncio.create_task(self._deliver(item))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._start(item, deadline)
         return len(items)
+
+    def _room_per_channel(self) -> tuple[list[str], dict[str, int]]:
+        """Channels without a global rate limit, and for the others how many more items this
+        process may hold: :data:`CLAIM_AHEAD` seconds of the rate, less what it holds."""
+        ahead = min(CLAIM_AHEAD, self._lease.total_seconds() / 4)
+        unlimited: list[str] = []
+        budgets: dict[str, int] = {}
+        for name in self._registry.names():
+            adapter = self._registry.get(name)
+            rates = [lim.amount / lim.seconds for lim in adapter.limits
+                     if lim.scope == "global"] if adapter is not None else []
+            if rates:
+                budgets[name] = max(1, math.ceil(min(rates) * ahead)) - self._held[name]
+            else:
+                unlimited.append(name)
+        return unlimited, budgets
+
+    def _start(self, item: OutboxItem, deadline: float) -> None:
+        self._held[item.channel] += 1
+        task = asyncio.create_task(self._deliver(item, deadline))
+        self._inflight.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._inflight.discard(finished)
+            self._held[item.channel] -= 1
+
+        task.add_done_callback(done)
 
     async def _claim(self, capacity: int, channels: list[str]) -> list[OutboxItem]:
         async with self._sessions.begin() as session:
@@ -152,7 +197,7 @@ class OutboxDispatcher:
                 fut.cancel()
         self._wake.clear()
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem, deadline: float) -> None:
         adapter = self._registry.get(item.channel)
         if adapter is None:
             await self._store(repo.reschedule, item.id, 30.0, f"no adapter for {item.channel}")
@@ -162,7 +207,7 @@ class OutboxDispatcher:
             item.channel, message.chat_id, adapter.limits, adapter.is_group(message.chat_id)
         )
         if wait > MAX_WAIT_IN_LEASE:
-            await self._store(repo.release, item.id, wait)
+            await self._store(repo.release, item.id, wait, item.attempts)
             return
         if wait > 0:
             await asyncio.sleep(wait)
@@ -171,7 +216,16 @@ class OutboxDispatcher:
             )
         # Spaced before the last checks; after them nothing waits but the rare hold of
         # SendThrottle.wire, since that gap is what a crash leaves "uncertain".
+        # Checked before pacing too, so an item that would leave too late gives its slot back
+        # instead of wasting it, and is not claimed again before that slot has passed.
+        pacing = self._throttle.pace_wait(item.channel, adapter.limits)
+        if not self._lease_left(deadline, pacing):
+            await self._give_back(item, deadline, pacing)
+            return
         await self._throttle.pace(item.channel, adapter.limits)
+        if not self._lease_left(deadline, 0.0):
+            await self._give_back(item, deadline, 0.0)
+            return
         for check in self.pre_send:
             if not await check(item, message):
                 return
@@ -182,6 +236,18 @@ class OutboxDispatcher:
                 log.exception("adapter %s raised while sending item %s", item.channel, item.id)
                 result = SendResult.retry(f"{type(exc).__name__}: {exc}")
         await self._record(item, adapter, message.chat_id, result)
+
+    def _lease_left(self, deadline: float, wait: float) -> bool:
+        """Whether, after ``wait`` more seconds, enough of the lease is left to start a send."""
+        left = deadline - time.monotonic() - wait
+        return left >= LEASE_LEFT_TO_SEND * self._lease.total_seconds()
+
+    async def _give_back(self, item: OutboxItem, deadline: float, delay: float) -> None:
+        """Unsent, but the lease is running out: release the claim if it is still ours."""
+        metrics.OUTBOX_LEASE_GIVEN_BACK.labels(item.channel).inc()
+        log.warning("item %s would wait too long in this process (%.1fs of its lease left); "
+                 "released unsent", item.id, deadline - time.monotonic())
+        await self._store(repo.release, item.id, delay, item.attempts)
 
     async def _record(
         self, item: OutboxItem, adapter: ChannelAdapter, chat_id: str, result: SendResult

@@ -81,6 +81,12 @@ class SendThrottle:
                 return await self._reset_in(item, ids)
         return 0.0
 
+    def pace_wait(self, channel: str, limits: tuple[RateLimit, ...]) -> float:
+        """Seconds :meth:`pace` would wait now, without taking a slot (0.0 if none)."""
+        now = self._clock()
+        slots = [self._slots.get(_pace_key(channel, lim), 0.0) for lim in _paced(limits)]
+        return max([slot - now for slot in slots] + [0.0])
+
     async def pace(self, channel: str, limits: tuple[RateLimit, ...]) -> None:
         """Wait for this send's slot: sends that took their tokens together still leave one
         by one, at the limit's rate."""

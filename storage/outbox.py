@@ -128,11 +128,14 @@ async def reschedule(session: AsyncSession, item_id: int, delay: float, error: s
     )
 
 
-async def release(session: AsyncSession, item_id: int, delay: float) -> None:
-    """Give a claim back without counting an attempt (rate-limited before it was sent)."""
+async def release(session: AsyncSession, item_id: int, delay: float, attempts: int) -> None:
+    """Give a claim back unsent, without counting an attempt (rate-limited, or waited too long
+    for its lease). Only while the claim is still ours: every claim raises ``attempts``, so an
+    item taken again after its lease ran out has another count and is left alone."""
     await session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id)
+        .where(OutboxItem.id == item_id, OutboxItem.status == "sending",
+               OutboxItem.attempts == attempts)
         .values(
             status="pending",
             attempts=OutboxItem.attempts - 1,

@@ -83,8 +83,9 @@ def _start(db_url: str, fake: FakeTelegram, rate: int, log: Path) -> subprocess.
         CRMBOT_DATABASE_URL=db_url, CRMBOT_HTTP_PORT="0", CRMBOT_LOG_LEVEL="WARNING",
         CRMBOT_TELEGRAM_GLOBAL_RATE=str(rate),
         # After the kill, PostgreSQL claims of the dead process are freed when their lease ends
-        # (SQLite frees them at start-up): 5 s instead of the default keeps the run short.
-        CRMBOT_OUTBOX_LEASE_SECONDS="5",
+        # (SQLite frees them at start-up): 20 s instead of the default keeps the run short and
+        # is still twice the slowest send (a send starts only with half of its lease left).
+        CRMBOT_OUTBOX_LEASE_SECONDS="20",
     )
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "bot.py", "run"], cwd=ROOT, env=env,

@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from bot.channels.base import RateLimit, SendResult
 from bot.core import Core
+from bot.outbox import OutboxDispatcher
+from bot.ratelimit import SendThrottle
 from storage.models import InboundEvent, Message, OutboxItem
 from tests.helpers import RecordingChannel, inbound
 
@@ -114,3 +116,30 @@ async def test_per_chat_rate_limit_spaces_sends(core: Core) -> None:
     await _run_all(core)
     (t1, _), (t2, _) = channel.sent
     assert t2 - t1 >= 0.9
+
+
+async def test_a_send_that_waited_past_half_its_lease_is_given_back_not_doubled(
+    core: Core,
+) -> None:
+    """A claim that waited in this process (rate-limit pacing) until its lease ran low must not
+    go out: another worker may already hold the item. It goes back unsent; one send in all."""
+    channel = RecordingChannel()
+    core.registry.add(channel)
+    await core.ingest(inbound("/help", "lease-1"))
+    await core.processor.process_conversation(1)
+    slow, other = (
+        OutboxDispatcher(core.sessions, core.registry, SendThrottle(), lease_seconds=1.0)
+        for _ in range(2)
+    )
+
+    async def stuck_in_pacing(channel_name: str, limits: object) -> None:
+        await asyncio.sleep(1.3)  # e.g. behind a broadcast's queue at 30/s
+
+    slow._throttle.pace = stuck_in_pacing  # type: ignore[method-assign]
+    assert await slow.dispatch_once() == 1
+    await asyncio.sleep(1.1)  # the lease has run out: the other worker takes the item
+    assert await other.dispatch_once() == 1
+    await other.drain(timeout=5)
+    await slow.drain(timeout=5)
+    assert len(channel.sent) == 1
+    assert await _count(core, OutboxItem, OutboxItem.status == "sent") == 1

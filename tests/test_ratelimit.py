@@ -61,6 +61,21 @@ async def test_pace_spaces_sends_evenly_and_leaves_slow_limits_alone(clock: Fake
     assert clock.now == before, "limits below PACE_MIN are not paced"
 
 
+async def test_pace_wait_tells_the_wait_without_taking_a_slot(clock: FakeClock) -> None:
+    """The outbox asks before pacing whether a send would leave in time for its lease."""
+    throttle = SendThrottle(clock=clock.monotonic, sleep=clock.sleep)
+    limits = (RateLimit("global", 10, 1),)
+    assert throttle.pace_wait("telegram", limits) == 0.0
+    for _ in range(3):
+        await throttle.pace("telegram", limits)
+    assert clock.now == pytest.approx(100.2)
+    assert throttle.pace_wait("telegram", limits) == pytest.approx(0.1)
+    assert throttle.pace_wait("telegram", limits) == pytest.approx(0.1), "asking takes nothing"
+    await throttle.pace("telegram", limits)
+    assert clock.now == pytest.approx(100.3)
+    assert throttle.pace_wait("slack", (RateLimit("global", PACE_MIN - 1, 1),)) == 0.0
+
+
 async def test_wire_holds_a_send_only_when_the_real_window_is_full(clock: FakeClock) -> None:
     throttle = SendThrottle(clock=clock.monotonic, sleep=clock.sleep)
     limits = (RateLimit("global", 20, 1),)
