@@ -1,8 +1,9 @@
 """Opting in and out of announcements: /subscribe, /stop, /unsubscribe and the plain words
 "stop" / "unsubscribe" / "sluta" / "avregistrera" / "atteikties" (en/sv/lv), or the
-``bc:stop`` button. Priority 8: before everything else but the guard, so an opt-out works even
-while a person from staff owns the conversation, and takes effect at once (the outbox
-re-checks consent right before each announcement).
+``bc:stop`` / ``bc:subscribe`` buttons (the web widget's news toggle sends these).
+Priority 8: before everything else but the guard, so an opt-out works even while a person from
+staff owns the conversation, and takes effect at once (the outbox re-checks consent right
+before each announcement).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ OPT_IN_COMMANDS = frozenset({"subscribe"})
 OPT_OUT_COMMANDS = frozenset({"stop", "unsubscribe"})
 OPT_OUT_WORDS = frozenset({"stop", "unsubscribe", "sluta", "avregistrera", "atteikties"})
 STOP_BUTTON = "bc:stop"
+SUBSCRIBE_BUTTON = "bc:subscribe"
 
 
 def choice(text: str, kind: str, callback_data: str | None) -> bool | None:
     """True = opt in, False = opt out, None = not about consent."""
     if kind == "callback":
-        return False if callback_data == STOP_BUTTON else None
+        return {STOP_BUTTON: False, SUBSCRIBE_BUTTON: True}.get(callback_data or "")
     text = text.strip().lower()
     if text.startswith("/"):
         name = text[1:].split(" ", 1)[0].split("@", 1)[0]

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot.broadcast.consent import consent_of_identity
 from bot.messages import OutboundMessage
 from storage import outbox
 from storage.models import Conversation, InboundEvent, Message, Ticket, utcnow
@@ -318,3 +319,32 @@ async def test_widget_assets_and_demo_page(served: Served) -> None:
         assert ui["locale"] == "sv" and ui["texts"]["send"] == "Skicka"
         feedback = await (await http.get(served.base + "/feedback")).text()
         assert 'data-open="feedback"' in feedback
+
+
+async def test_news_toggle_records_consent_and_follows_a_typed_stop(served: Served) -> None:
+    """The widget's toggle sends bc:subscribe / bc:stop through the inbox; the server reports
+    the consent in the session frame and after every change, also one typed in the chat."""
+    async with aiohttp.ClientSession() as http:
+        chat = await _open(http, served, lang="sv")
+        session = await chat.next("session")
+        assert session["news"] is False, "a new visitor has not opted in"
+        await chat.next("synced")
+        await chat.send(type="button", id="n1", data="bc:subscribe",
+                        label="Skicka mig nyheter, tack")
+        await chat.next("ack", id="n1")
+        assert (await chat.next("news"))["on"] is True
+        confirm = await chat.message(lambda f: f["sender"] == "bot")
+        assert "prenumererar" in confirm["text"], confirm["text"]
+        assert await consent_of_identity(served.core.sessions, "web", f"w:{_sid(session)}")
+        await chat.send(type="message", id="n2", text="sluta")
+        await chat.next("ack", id="n2")
+        assert (await chat.next("news"))["on"] is False
+        await chat.ws.close()
+        again = await _open(http, served, token=session["token"])
+        assert (await again.next("session"))["news"] is False
+        await again.ws.close()
+
+
+def _sid(session_frame: dict[str, Any]) -> str:
+    """The session id inside a widget token (``<session id>.<signature>``)."""
+    return str(session_frame["token"]).split(".", 1)[0]

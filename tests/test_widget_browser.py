@@ -171,3 +171,41 @@ async def test_mobile_layout_and_feedback_page(served: Served, page: Any) -> Non
     await expect(page.get_by_text("Thank you! Your feedback was sent.")).to_be_visible()
     await page.get_by_role("button", name="Back to the chat").click()
     await expect(page.get_by_role("log")).to_contain_text("case #")
+    # Full screen, the chat bubble must not sit on the Send button (a click would hit the bubble)
+    await page.get_by_role("textbox", name="Your message").fill("It was the blue mug.")
+    await page.get_by_role("button", name="Send", exact=True).click(timeout=3000)
+    mine = page.get_by_role("log").locator(".msg-customer").last
+    await expect(mine).to_contain_text("It was the blue mug.")  # staff own the case now
+    await expect(mine).not_to_have_class("msg msg-customer pending")  # stored (acked)
+
+
+async def test_news_toggle_opts_in_and_follows_a_typed_stop(served: Served, page: Any) -> None:
+    from playwright.async_api import expect
+
+    from bot.broadcast.consent import consent_of_identity
+
+    await page.goto(served.base + "/")
+    await page.get_by_role("button", name="Open the support chat").click()
+    log = page.get_by_role("log")
+    news = page.get_by_role("button", name="News")
+    await expect(news).to_have_attribute("aria-pressed", "false")
+    await news.click()
+    await expect(news).to_have_attribute("aria-pressed", "true")
+    await expect(log.locator(".msg-customer").last).to_contain_text("Send me news, please")
+    await expect(log).to_contain_text("You're subscribed to our announcements")
+
+    async def consent() -> bool:
+        async with served.core.sessions() as s:
+            chat_id = await s.scalar(select(Conversation.chat_id)
+                                     .where(Conversation.channel == "web"))
+        return await consent_of_identity(served.core.sessions, "web", str(chat_id))
+
+    await eventually(consent)
+    await page.reload()
+    await page.get_by_role("button", name="Open the support chat").click()
+    await expect(news).to_have_attribute("aria-pressed", "true")  # from the session frame
+
+    await _ask(page, "stop")
+    await expect(log).to_contain_text("You won't get any more announcements from us")
+    await expect(news).to_have_attribute("aria-pressed", "false")  # a "news" frame
+    assert not await consent()

@@ -10,9 +10,12 @@ in the first frame. After that:
   event id (``<session>:<id>``), so a resend after a network drop is stored once. The server
   answers ``ack`` {id, duplicate} only after ``core.ingest`` returned, or ``error``
   {id, code, message[, retry_after]} when it refused the frame (nothing was stored).
-* server -> browser: ``session`` {token, max_chars}, ``message`` rows of the widget log in id
-  order (history first, from the ``since`` cursor the browser sent), ``synced`` after the
-  history, ``typing`` while the bot is working on an answer, ``pong``.
+* server -> browser: ``session`` {token, max_chars, news}, ``message`` rows of the widget log
+  in id order (history first, from the ``since`` cursor the browser sent), ``synced`` after the
+  history, ``typing`` while the bot is working on an answer, ``news`` {on} when the customer's
+  consent to announcements changed (the widget's toggle, a typed /stop, another tab), ``pong``.
+  The toggle itself sends ``button`` frames ``bc:subscribe`` / ``bc:stop``, so a change of
+  consent goes through the inbox like any message: stored once, confirmed in the chat.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from bot.broadcast.consent import consent_of_identity
 from bot.channels.web import store
 from bot.channels.web.abuse import client_ip, too_many
 from bot.i18n import normalise_locale
@@ -67,6 +71,7 @@ class Connection:
     cursor: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: bool = False
+    news: bool = False  # the consent the browser was last told about
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -135,8 +140,9 @@ async def _close_bad_token(ws: web.WebSocketResponse) -> None:
 
 
 async def _serve(state: WebState, conn: Connection, token: str) -> None:
+    conn.news = await consent_of_identity(state.core.sessions, "web", conn.chat_id)
     await conn.send({"type": "session", "token": token,
-                     "max_chars": state.core.settings.max_message_chars})
+                     "max_chars": state.core.settings.max_message_chars, "news": conn.news})
     state.hub.add(conn.chat_id, conn.wake)
     pusher = asyncio.create_task(_push(state, conn))
     try:
@@ -183,12 +189,22 @@ async def _push(state: WebState, conn: Connection) -> None:
             if first:
                 await conn.send({"type": "synced", "cursor": conn.cursor})
                 first = False
+            elif rows:  # consent changes come with the bot's confirmation row
+                await _sync_news(state, conn)
             if len(rows) >= store.HISTORY_LIMIT:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(conn.wake.wait(), timeout=POLL_SECONDS)
     except (ConnectionResetError, RuntimeError):
         return  # the socket went away while we were writing; the browser will resume by id
+
+
+async def _sync_news(state: WebState, conn: Connection) -> None:
+    """Tell the browser when the customer's consent to announcements changed."""
+    news = await consent_of_identity(state.core.sessions, "web", conn.chat_id)
+    if news != conn.news:
+        conn.news = news
+        await conn.send({"type": "news", "on": news})
 
 
 async def _on_frame(state: WebState, conn: Connection, data: str) -> None:

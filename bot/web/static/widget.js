@@ -4,6 +4,9 @@
  *   data-lang="sv"        language of the widget (default: the page's <html lang>, then the browser)
  *   data-open="chat"      open the chat at once; "feedback" opens the rating form
  * Host pages may call window.crmbotWidget.open(), .close(), .openFeedback().
+ * The "News" toggle in the header turns announcements on and off: it sends the bc:subscribe /
+ * bc:stop buttons as chat messages (stored once, confirmed by the bot), and shows the consent
+ * the server reports (session frame, then "news" frames after any change, e.g. a typed /stop).
  *
  * Delivery: every message gets a browser id; it stays in localStorage until the server acks it
  * (after the message is stored), and is resent after a reconnect; the server drops repeats.
@@ -80,6 +83,9 @@
       texts.feedback);
     var close = el("button", { type: "button", "class": "close", "aria-label": texts.close,
       title: texts.close }, "×");
+    var news = el("button", { type: "button", "class": "link news", "data-action": "news",
+      "aria-pressed": "false", title: texts.news_hint }, texts.news);
+    header.appendChild(news);
     header.appendChild(rate);
     header.appendChild(close);
     var status = el("div", { "class": "status", role: "status", "aria-live": "polite" });
@@ -102,6 +108,12 @@
     launcher.addEventListener("click", function () { isOpen ? hide() : show("chat"); });
     close.addEventListener("click", hide);
     rate.addEventListener("click", function () { showView("feedback"); });
+    news.addEventListener("click", function () {
+      var on = news.getAttribute("aria-pressed") !== "true";
+      setNews(on);
+      queue({ type: "button", id: newId(), data: on ? "bc:subscribe" : "bc:stop",
+        label: on ? texts.news_on : texts.news_off });
+    });
     document.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape" && isOpen) hide();
     });
@@ -119,7 +131,7 @@
     });
     ui = { host: host, root: root, launcher: launcher, panel: panel, log: log, input: input,
       status: status, typing: typing, error: error, chatView: chatView, feedback: feedbackView,
-      rate: rate };
+      rate: rate, news: news };
   }
 
   function buildFeedback() {
@@ -187,6 +199,7 @@
     }
   }
   function showError(text) { ui.error.textContent = text; }
+  function setNews(on) { ui.news.setAttribute("aria-pressed", on ? "true" : "false"); }
 
   /* ---------- rendering ---------- */
   function senderLabel(sender, agent) {
@@ -309,6 +322,9 @@
         state.token = frame.token; save();
         maxChars = frame.max_chars || maxChars;
         ui.input.setAttribute("maxlength", String(maxChars));
+        setNews(!!frame.news);
+      } else if (frame.type === "news") {
+        setNews(!!frame.on);
       } else if (frame.type === "message") {
         renderRow(frame);
       } else if (frame.type === "synced") {
