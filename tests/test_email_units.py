@@ -4,8 +4,10 @@ settings validation, and the SMTP outcome mapping against a real aiosmtpd relay.
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.channels.email.adapter import EmailAdapter, unsubscribe_token
@@ -15,6 +17,7 @@ from bot.channels.email.text import html_to_text, strip_reply
 from bot.config import ConfigError, load_settings
 from bot.i18n import Translator
 from bot.messages import Button, OutboundMessage
+from storage.models_email import EmailRecord
 from tests.conftest import make_settings
 from tests.email_env import Capture, customer_mail, start_capture
 
@@ -137,3 +140,45 @@ async def test_unreachable_relay_is_retried(db_url: str, engine: AsyncEngine) ->
     adapter = EmailAdapter(settings, async_sessionmaker(engine), _translator())
     result = await adapter.send(OutboundMessage("email", "anna@example.com", "hi"))
     assert not result.ok and not result.permanent and result.retry_scope == "global"
+
+
+async def test_a_mail_with_options_is_on_record_before_the_relay_has_it(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """A customer may answer "2" the moment the mail arrives; that answer is read against the
+    sent mail's numbered options, so the record must exist before the relay accepts the mail
+    (it was written only after the relay's answer, and a quick reply became plain text)."""
+    sessions = async_sessionmaker(engine)
+    at_relay: list[tuple[str, list[str] | None]] = []
+
+    async def latest() -> tuple[str, list[str] | None]:
+        async with sessions() as s:
+            row = (await s.execute(
+                select(EmailRecord.status, EmailRecord.buttons)
+                .where(EmailRecord.direction == "out").order_by(EmailRecord.id.desc()).limit(1)
+            )).one()
+        return row.status, row.buttons
+
+    class Watching(Capture):
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            at_relay.append(await latest())
+            return await super().handle_DATA(server, session, envelope)
+
+    capture = Watching()
+    capture.script.append("451 4.3.0 try later")
+    relay = await start_capture(capture)
+    try:
+        settings = make_settings(db_url, email_from="s@shop.example", smtp_host="127.0.0.1",
+                                 smtp_port=relay.sockets[0].getsockname()[1],
+                                 smtp_security="none", smtp_timeout=5)
+        adapter = EmailAdapter(settings, sessions, _translator())
+        ask = OutboundMessage("email", "anna@example.com", "How satisfied were you?",
+                              buttons=((Button("1", "sv:1:1"), Button("5", "sv:1:5")),))
+        assert not (await adapter.send(ask)).ok
+        assert (await latest())[0] == "failed", "a deferred mail offers no options"
+        assert (await adapter.send(ask)).ok
+        assert (await latest())[0] == "sent"
+    finally:
+        relay.close()
+        await relay.wait_closed()
+    assert at_relay == [("sending", ["sv:1:1", "sv:1:5"])] * 2

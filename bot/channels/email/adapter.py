@@ -14,7 +14,7 @@ import logging
 from urllib.parse import urlencode
 
 import aiosmtplib
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import RateLimit, SendResult
@@ -54,9 +54,11 @@ class EmailAdapter:
             message, sender=self._sender, domain=self.domain, thread=thread,
             translator=self._translator, unsubscribe_url=self._unsubscribe_url(message),
         )
+        # Recorded before the relay has it: a customer (or a test) may answer "2" as soon as the
+        # mail arrives, and that answer is read against this record's numbered options.
+        record_id = await self._record(message, composed)
         result = await self._deliver(composed)
-        if result.ok:
-            await self._record(message, composed)
+        await self._settle(record_id, "sent" if result.ok else "failed")
         return result
 
     async def _deliver(self, composed: Composed) -> SendResult:
@@ -83,13 +85,21 @@ class EmailAdapter:
                                     scope="global")
         return SendResult.sent(composed.message_id)
 
-    async def _record(self, message: OutboundMessage, composed: Composed) -> None:
+    async def _record(self, message: OutboundMessage, composed: Composed) -> int:
         async with self._sessions.begin() as session:
-            session.add(EmailRecord(
+            record = EmailRecord(
                 message_id=composed.message_id[:255], direction="out", chat_id=message.chat_id,
                 sender=self._sender, subject=composed.subject, refs=" ".join(composed.references),
-                status="sent", reason="", buttons=list(composed.options) or None, raw=None,
-            ))
+                status="sending", reason="", buttons=list(composed.options) or None, raw=None,
+            )
+            session.add(record)
+            await session.flush()
+            return record.id
+
+    async def _settle(self, record_id: int, status: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(EmailRecord).where(EmailRecord.id == record_id).values(status=status))
 
     def _unsubscribe_url(self, message: OutboundMessage) -> str | None:
         flags = ("broadcast", "announcement", "unsubscribe")

@@ -129,7 +129,8 @@ class MailIntake:
             return "text", None
         buttons = await session.scalar(
             select(EmailRecord.buttons)
-            .where(EmailRecord.chat_id == chat_id, EmailRecord.direction == "out")
+            .where(EmailRecord.chat_id == chat_id, EmailRecord.direction == "out",
+                   EmailRecord.status != "failed")
             .order_by(EmailRecord.id.desc()).limit(1))
         index = int(match.group(1)) - 1
         if isinstance(buttons, list) and 0 <= index < len(buttons):
