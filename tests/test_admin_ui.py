@@ -36,7 +36,8 @@ def _form(csrf: str, **fields: str) -> dict[str, str]:
 async def test_anonymous_is_sent_to_login_and_gets_nothing(srv: Running) -> None:
     async with browser_session(srv.url) as http:
         for path in ("/admin/", "/admin/kb", "/admin/kb/e/delivery_time", "/admin/tickets",
-                     "/admin/unanswered", "/admin/try.json?text=x", "/admin/audit"):
+                     "/admin/unanswered", "/admin/try.json?text=x", "/admin/audit",
+                     "/admin/broadcasts"):
             async with http.get(path, allow_redirects=False) as resp:
                 assert resp.status == 303 and resp.headers["Location"].startswith(
                     "/admin/login?next="), path

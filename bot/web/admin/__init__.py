@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.api import install_auth
 from bot.api.base import Handler, Role, allow
 from bot.core import Core
-from bot.web.admin import kb_views, login, pages
+from bot.web.admin import broadcast_views, kb_views, login, pages
 from bot.web.admin.render import JINJA, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -42,6 +42,9 @@ ROUTES: list[tuple[str, str, Handler, Role]] = [
     ("GET", "/admin/tickets", pages.tickets_list, "agent"),
     ("GET", "/admin/tickets/{ticket_id}", pages.ticket_detail, "agent"),
     ("GET", "/admin/audit", pages.audit_page, "admin"),
+    ("GET", "/admin/broadcasts", broadcast_views.broadcasts_list, "agent"),
+    ("POST", "/admin/broadcasts/{broadcast_id}/{action}", broadcast_views.broadcast_action,
+     "admin"),
 ]
 
 
