@@ -32,12 +32,14 @@ async def test_admin_sees_progress_and_steers_a_broadcast(srv: Running) -> None:
         async with http.get("/admin/broadcasts") as resp:
             page = await resp.text()
         assert resp.status == 200 and "Spring sale" in page and "draft" in page
+        assert 'http-equiv="refresh"' not in page, "nothing is sending: no refresh"
         assert f'action="/admin/broadcasts/{bid}/send"' in page
         assert f'action="/admin/broadcasts/{bid}/pause"' not in page, "only what the status allows"
         csrf = csrf_of(page)
         async with http.post(f"/admin/broadcasts/{bid}/send", data={"_csrf": csrf}) as resp:
             page = await resp.text()
         assert "send done" in page and f'action="/admin/broadcasts/{bid}/pause"' in page
+        assert '<meta http-equiv="refresh" content="5;url=/admin/broadcasts">' in page
         assert (await service.status(srv.core.sessions, bid))["status"] == "running"
         async with http.post(f"/admin/broadcasts/{bid}/resume", data={"_csrf": csrf}) as resp:
             page = await resp.text()
