@@ -246,7 +246,7 @@ class OutboxDispatcher:
         """Unsent, but the lease is running out: release the claim if it is still ours."""
         metrics.OUTBOX_LEASE_GIVEN_BACK.labels(item.channel).inc()
         log.warning("item %s would wait too long in this process (%.1fs of its lease left); "
-                 "released unsent", item.id, deadline - time.monotonic())
+                    "released unsent", item.id, deadline - time.monotonic())
         await self._store(repo.release, item.id, delay, item.attempts)
 
     async def _record(

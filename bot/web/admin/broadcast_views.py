@@ -19,14 +19,12 @@ from bot.broadcast.store import TRANSITIONS, TransitionError
 from bot.web.admin.render import render
 
 #: Buttons offered per broadcast, in this order, where its status allows them.
-ACTIONS = ("send", "pause", "resume", "cancel", "resend-uncertain")
-LIMIT = 50
+ACTIONS = tuple(TRANSITIONS)
 
 
 async def broadcasts_list(request: web.Request) -> web.Response:
     sessions = request.app[CORE].sessions
-    rows = [await service.status(sessions, int(b["id"])) for b in
-            (await service.listing(sessions))[:LIMIT]]
+    rows = [await service.status(sessions, int(b["id"])) for b in await service.listing(sessions)]
     return render(request, "broadcasts.html", broadcasts=[_view(row) for row in rows])
 
 
