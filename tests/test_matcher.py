@@ -306,3 +306,22 @@ def test_covered_question_stays_confident_on_small_kb(
     result = sample_matcher.match(text, locale)
     assert result.confident and result.best is not None
     assert result.best.entry_id == "gift_card"
+
+
+def test_swedish_compounds_weigh_char_ngrams_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compound shares only char n-grams with the KB's separate words; Swedish counts them
+    double, so it scores higher than with equal block weights and still finds its entry."""
+    from knowledge import _index
+    from knowledge._index import LocaleIndex, Wording
+
+    wordings = [Wording(0, "Hur sprids smittan?", 1.0), Wording(1, "Vem städar kontoret?", 1.0)]
+
+    def scores() -> list[float]:
+        index = LocaleIndex(["spread", "clean"], wordings, "sv")
+        return index.scores(index.vectorize("smittspridning")).tolist()
+
+    weighted = scores()
+    monkeypatch.setitem(_index.BLOCK_WEIGHTS, "sv", _index.EQUAL_BLOCKS)
+    equal = scores()
+    assert weighted[0] > 1.15 * equal[0]
+    assert weighted[0] > weighted[1]
