@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
+from bot.batchreads import BatchReads
 from bot.config import Settings
 from bot.desk import NullDesk, SupportDesk
 from bot.i18n import Translator
@@ -44,6 +45,7 @@ class Context:
     locale: str
     now: datetime = field(default_factory=utcnow)
     sent: list[OutboundMessage] = field(default_factory=list)
+    reads: BatchReads = field(default_factory=BatchReads)  # this batch's shared reads
 
     @property
     def text(self) -> str:

@@ -7,10 +7,12 @@ bookkeeping, plus a PostgreSQL advisory lock across processes), oldest event fir
 
 **Batches.** The running processor handles the oldest event of up to ``max_batch`` waiting
 conversations in ONE transaction: one BEGIN, one look-up, one flush (multi-row INSERTs and
-UPDATEs) and one commit for all of them. Per-statement and per-commit costs, not the handlers,
-were most of the time per event (docs/benchmarks.md), so under load this is a group commit; at
-low load a batch holds one conversation and nothing waits for company. A batch never holds two
-events of one conversation, so order per conversation is kept.
+UPDATEs) and one commit for all of them. What nearly every handler asks ("a survey
+pending?", "a person on the case elsewhere?") is asked once per batch (bot/batchreads.py), so
+no SELECT between events splits that flush. Per-statement and per-commit costs, not the
+handlers, were most of the time per event (docs/benchmarks.md), so under load this is a group
+commit; at low load a batch holds one conversation and nothing waits for company. A batch never
+holds two events of one conversation, so order per conversation is kept.
 
 **Failures.** If anything in a batch fails (a handler raises, the commit is refused), the
 batch is rolled back whole and each of its events is handled again alone: first without a
@@ -31,11 +33,12 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
+from bot.batchreads import BatchReads
 from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.handling import EventRunner, HandlerFailed, mark_processed
 from storage.db import uncancelled
-from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent
+from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, utcnow
 from storage.sql import advisory_xact_lock, advisory_xact_locks
 
 log = logging.getLogger("crmbot.processor")
@@ -240,14 +243,27 @@ class Processor:
             rows = (await session.execute(_NEXT_EVENTS, {"cids": locked})).all() if locked else []
             if rows:
                 await self._runner.refresh_kb(session)
+            reads = await self._batch_reads(session, [row[1] for row in rows])
             handled: list[tuple[InboundEvent, Customer]] = []
             for event, conversation, customer, identity, pending in rows:
                 ctx = self._runner.context(session, event, conversation, customer, identity)
+                ctx.reads = reads
                 await self._runner.run_unguarded(ctx, event)
                 handled.append((event, ctx.customer))
                 outcomes[event.conversation_id] = _Outcome.MORE if pending > 1 else _Outcome.LAST
             await mark_processed(session, handled)
         return outcomes
+
+    @staticmethod
+    async def _batch_reads(session: AsyncSession, conversations: list[Conversation]) -> BatchReads:
+        """Two statements for the whole batch; a failure there is a handler failure (the
+        guarded retry, which asks per event, records it)."""
+        if not conversations:
+            return BatchReads()
+        try:
+            return await BatchReads.load(session, conversations, utcnow())
+        except Exception as exc:
+            raise HandlerFailed from exc
 
     async def _attempt_guarded(self, cid: int) -> _Outcome:
         """The retry after a handler failed: the handlers run in a savepoint, and a failure

@@ -159,14 +159,7 @@ async def customer_open_ticket(session: AsyncSession, customer_id: int) -> Ticke
 async def follows_open_ticket(ctx: Context) -> bool:
     """A message on a linked channel while a person handles the customer's case elsewhere:
     this conversation joins that case (human mode), so the message reaches the same ticket."""
-    ticket = await ctx.session.scalar(
-        select(Ticket).join(Conversation, Conversation.id == Ticket.conversation_id).where(
-            Ticket.customer_id == ctx.customer.id,
-            Ticket.status.in_(OPEN_STATUSES),
-            Ticket.conversation_id != ctx.conversation.id,
-            Conversation.mode == "human",
-        ).order_by(Ticket.id.desc()).limit(1))
-    if ticket is None:
+    if not await ctx.reads.human_elsewhere(ctx.session, ctx.customer.id, ctx.conversation.id):
         return False
     ctx.conversation.mode = "human"
     return True

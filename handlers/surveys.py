@@ -57,7 +57,7 @@ async def start_csat(ctx: Context, ticket: Ticket) -> SurveyRun | None:
 
 async def _pending(ctx: Context) -> SurveyRun | None:
     """The conversation's pending run; an expired one is closed on the way."""
-    run = await store.pending_run(ctx.session, ctx.conversation.id, ctx.now)
+    run = await ctx.reads.pending_run(ctx.session, ctx.conversation.id, ctx.now)
     if run is not None and run.expires_at <= ctx.now:
         await store.close_run(ctx.session, run, "expired", ctx.now)
         return None

@@ -20,11 +20,30 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.messages import InboundMessage
 from storage.inbox import IngestResult
-from storage.models import InboundEvent, Ticket, utcnow
+from storage.models import Conversation, InboundEvent, Ticket, utcnow
 from storage.models_slack import TicketSlaReminder
 from storage.sql import insert_ignore, is_postgres
 
 OPEN_STATUSES = ("open", "claimed")
+
+
+async def human_cases(session: AsyncSession, customer_ids: list[int]) -> dict[int, set[int]]:
+    """Per customer, the conversations a person handles right now (human mode, open ticket):
+    a message on another of the customer's channels joins that case. One statement for a
+    whole processing batch; customers without one are absent."""
+    rows = await session.execute(
+        select(Ticket.customer_id, Conversation.id)
+        .join(Conversation, Conversation.id == Ticket.conversation_id)
+        .where(
+            Ticket.customer_id.in_(customer_ids),
+            Ticket.status.in_(OPEN_STATUSES),
+            Conversation.mode == "human",
+        )
+    )
+    cases: dict[int, set[int]] = {}
+    for customer_id, conversation_id in rows:
+        cases.setdefault(customer_id, set()).add(conversation_id)
+    return cases
 
 
 @dataclass(frozen=True, slots=True)

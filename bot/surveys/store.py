@@ -82,16 +82,24 @@ async def pending_run(
     session: AsyncSession, conversation_id: int, now: datetime
 ) -> SurveyRun | None:
     """The newest active run of this conversation whose first question is already due."""
-    return await session.scalar(
+    return (await pending_runs(session, [conversation_id], now)).get(conversation_id)
+
+
+async def pending_runs(
+    session: AsyncSession, conversation_ids: list[int], now: datetime
+) -> dict[int, SurveyRun]:
+    """:func:`pending_run` for many conversations in one statement (a processing batch);
+    conversations without one are absent."""
+    rows = await session.scalars(
         select(SurveyRun)
         .where(
-            SurveyRun.conversation_id == conversation_id,
+            SurveyRun.conversation_id.in_(conversation_ids),
             SurveyRun.status == ACTIVE,
             SurveyRun.due_at <= now,
         )
-        .order_by(SurveyRun.id.desc())
-        .limit(1)
+        .order_by(SurveyRun.id)
     )
+    return {run.conversation_id: run for run in rows}  # the newest wins
 
 
 async def record_answer(
