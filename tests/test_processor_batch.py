@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.core import Core, build_core
 from bot.dispatcher import Dispatcher, Router
 from bot.processor import LOCK_NAMESPACE, Processor
-from storage.models import InboundEvent, Message
+from storage.models import InboundEvent, Message, OutboxItem
 from storage.sql import advisory_xact_locks
 from tests.helpers import inbound
 
@@ -91,6 +91,37 @@ async def test_one_transaction_one_event_per_conversation(
     assert {o.value for o in (await core.processor.process_batch(cids)).values()} == {"stop"}
     for c, cid in enumerate(cids):
         assert await _replies(core, cid) == [f"echo:{c}-0", f"echo:{c}-1"]
+
+
+def _inserts(engine: AsyncEngine) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO"):
+            seen.append(statement.split()[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_batchs_replies_are_one_insert_per_table_with_the_right_ids(
+    echo_core: tuple[Core, list[str]], engine: AsyncEngine
+) -> None:
+    """The insert sentinels (storage/models.py) let SQLite take the replies in one statement
+    too; the ids that come back must still belong to the right rows."""
+    core, _ = echo_core
+    cids = await _chats(core, per_chat=1, chats=6)
+    inserts = _inserts(engine)
+
+    await core.processor.process_batch(cids)
+
+    assert inserts.count("messages") == 1 and inserts.count("outbox") == 1, inserts
+    async with core.sessions() as session:
+        items = (await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all()
+    assert [(i.conversation_id, i.payload["text"]) for i in items] == [
+        (cid, f"echo:{c}-0") for c, cid in enumerate(cids)]
+    for c, cid in enumerate(cids):
+        assert await _replies(core, cid) == [f"echo:{c}-0"]
 
 
 async def test_a_failing_handler_rolls_back_the_batch_and_each_goes_alone(
