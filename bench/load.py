@@ -9,7 +9,7 @@ process, pinned to CPU 0) with each bot pinned to CPU 1 (one core) where possibl
   default networking and an aiohttp request backend;
 - crmbot-sqlite: `crmbot run` in webhook mode on SQLite, storing every message and reply and
   matching every question against the sample KB;
-- crmbot-pg-1 / crmbot-pg-2: the same on PostgreSQL with one and two processes (not pinned).
+- crmbot-pg-1 / crmbot-pg-2: the same on PostgreSQL with one and two processes (pg-2: both CPUs).
 
 For each: the maximum rate with closed-loop chats (each chat waits for its reply before
 sending the next question), then latency p50/p99 at half that rate (open loop), and the bots'
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -163,9 +164,13 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
-def _pin(cpu: int) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu)]
+def _pin(cpu: int | None) -> list[str]:
+    """taskset to one CPU, or with ``None`` to all of them. "Not pinned" must say so: a child
+    inherits this process's own pinning to CPU 0, so until 2026-12-04 the two crmbot-pg-2
+    workers shared CPU 0 with the fake API and the driver (and did no better than one)."""
+    count = os.cpu_count() or 1
+    if shutil.which("taskset") and count > 1:
+        return ["taskset", "-c", f"0-{count - 1}" if cpu is None else str(cpu)]
     return []
 
 
@@ -181,6 +186,29 @@ async def _wait_http(url: str, timeout: float = 180) -> None:
                 pass
             await asyncio.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on ``port`` (each ``--workers`` process has its own: SO_REUSEPORT)."""
+    found = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                found += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return found
+
+
+async def _wait_listeners(url: str, wanted: int, timeout: float = 180) -> None:
+    """Wait until every worker listens. The kernel spreads *connections* over the workers, and
+    the driver keeps its connections alive: those opened while only the first worker listened
+    would carry the whole run to it (measured: the second of two did ~2 % of the work)."""
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while _listeners(port) < wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}: fewer than {wanted} workers listen")
+        await asyncio.sleep(0.2)
 
 
 def _crmbot_env(api_url: str, port: int, db_url: str) -> dict[str, str]:
@@ -228,11 +256,12 @@ def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[
             if db == "pg":
                 assert pg_url
                 db_url = _prepare_pg(pg_url, root)
-            cmd = [*(_pin(1) if pin else []), sys.executable, "bot.py", "run",
+            cmd = [*_pin(1 if pin else None), sys.executable, "bot.py", "run",
                    "--workers", str(workers)]
             proc = subprocess.Popen(cmd, cwd=root, env=_crmbot_env(api_url, port, db_url),
                                     stdout=subprocess.DEVNULL)
-            return [proc], [f"http://127.0.0.1:{port}"]
+            # one entry per worker process, all on one port (see _wait_listeners)
+            return [proc], [f"http://127.0.0.1:{port}"] * workers
         return start
 
     found = {"echo-httpx": echo("httpx"), "echo-aiohttp": echo("aiohttp")}
@@ -256,8 +285,9 @@ async def run_one(name: str, start: Starter, seconds: float, chats: int,
     procs, bases = start(api_url)
     result = Result(name)
     try:
-        for base in bases:
+        for base in dict.fromkeys(bases):
             await _wait_http(f"{base}/healthz")
+            await _wait_listeners(base, bases.count(base))
         if name.startswith("crmbot"):
             await asyncio.wait_for(api.webhook_set.wait(), 60)
         driver = Driver(api, [f"{b}/telegram/webhook" for b in bases])
