@@ -1,6 +1,6 @@
 """End-to-end load benchmark through the Telegram webhook path (issue 13).
 
-    python bench/load.py [--seconds 10] [--chats 64] [--pg-url URL] [--only NAME ...]
+    python bench/load.py [--seconds 10] [--chats 64] [--pg-url URL] [--only NAME ...] [--rates R ...]
 
 Side by side in one run, against the same fake Bot API (bench/fake_bot_api.py, in this
 process, pinned to CPU 0) with each bot pinned to CPU 1 (one core) where possible:
@@ -63,6 +63,8 @@ class Result:
     lost: int = 0
     rss_mb_per_10k: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: (rate, p50 ms, p99 ms, lost) open-loop at the rates given with --rates (new chats)
+    fixed: list[tuple[float, float, float, int]] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -275,7 +277,7 @@ def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[
 
 
 async def run_one(name: str, start: Starter, seconds: float, chats: int,
-                  memory: bool) -> Result:
+                  memory: bool, rates: tuple[float, ...] = ()) -> Result:
     api = FakeBotApi()
     runner = web.AppRunner(api.app())
     await runner.setup()
@@ -300,6 +302,10 @@ async def run_one(name: str, start: Starter, seconds: float, chats: int,
             count = max(50, int(result.half_rate * seconds))
             lats, lost = await driver.open_loop(result.half_rate, count, 3_000_000, 2000)
             result.p50_ms, result.p99_ms, result.lost = _pct(lats, 0.5), _pct(lats, 0.99), lost
+            for k, rate in enumerate(rates):  # the same rates for every bot: comparable
+                lats, lost = await driver.open_loop(
+                    rate, max(50, int(rate * seconds)), 4_000_000 + 100_000 * k, 2000)
+                result.fixed.append((rate, _pct(lats, 0.5), _pct(lats, 0.99), lost))
             if memory:
                 result.rss_mb_per_10k = await _memory(driver, procs, result.max_rate)
         finally:
@@ -328,6 +334,8 @@ async def main() -> None:
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--memory", action="store_true", help="also measure RSS per 10k chats")
     parser.add_argument("--json", type=Path, help="write results here too")
+    parser.add_argument("--rates", type=float, nargs="*", default=[],
+                        help="also measure latency open-loop at these rates (msg/s, new chats)")
     parser.add_argument("--before", type=Path,
                         help="another checkout of crmbot to run side by side (rows '@before')")
     args = parser.parse_args()
@@ -341,7 +349,8 @@ async def main() -> None:
             print(f"running {name} …", file=sys.stderr, flush=True)
             try:
                 results.append(await run_one(name, start, args.seconds, args.chats,
-                                             args.memory and name == "crmbot-sqlite"))
+                                             args.memory and name == "crmbot-sqlite",
+                                             tuple(args.rates)))
             except Exception as exc:  # one bot failing must not lose the others' figures
                 print(f"{name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 results.append(Result(name, notes=[f"failed: {exc}"]))
@@ -361,6 +370,11 @@ def _print(results: list[Result]) -> None:
         print(f"| {r.name} | {r.max_rate:.0f} | {ratio} | {r.closed_p50_ms:.1f} ms "
               f"| {r.half_rate:.0f}/s | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.lost} | {rss} |")
     print(f"\nmedian of closed-loop rates: {statistics.median([r.max_rate for r in results]):.0f}")
+    if any(r.fixed for r in results):
+        print("\n| bot | rate | p50 ms | p99 ms | lost |\n|---|---|---|---|---|")
+        for r in results:
+            for rate, p50, p99, lost in r.fixed:
+                print(f"| {r.name} | {rate:.0f}/s | {p50:.1f} | {p99:.1f} | {lost} |")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ class Customer(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_contact_at: Mapped[datetime | None]
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()  # see Message._sentinel
 
 
 class ChannelIdentity(Base):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
 from bot.messages import InboundMessage
 from storage import inbox
 from storage.inbox import InboxWriter, IngestResult, ingest_batch
-from storage.models import Conversation, Customer, InboundEvent, Message
+from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, Message
 from tests.helpers import inbound
 
 
@@ -98,3 +99,49 @@ async def test_one_unstorable_event_fails_only_its_own_request(
     assert not isinstance(outcomes[0], BaseException) and not outcomes[0].duplicate
     assert not isinstance(outcomes[2], BaseException) and not outcomes[2].duplicate
     assert await _count(core, InboundEvent) == 2
+
+
+async def test_new_chats_of_one_batch_are_created_together_and_tied_right(
+    core: Core, engine: AsyncEngine
+) -> None:
+    """Several new chats in one batch: one INSERT per table, and each conversation belongs to
+    its own sender: a known sender's new chat joins that customer, two new chats of one new
+    sender share one customer and identity."""
+    await core.ingest(InboundMessage(channel="test", event_id="k0", user_id="known",
+                                     chat_id="known-dm", text="hi", kind="text"))
+    batch = [
+        InboundMessage(channel="test", event_id=f"n{i}", user_id=user, chat_id=chat,
+                       text=f"q{i}", kind="text", display_name=f"name-{user}")
+        for i, (user, chat) in enumerate([
+            ("u1", "u1"), ("known", "known-group"), ("u2", "u2"), ("u2", "u2-group"),
+            ("u3", "u3")])
+    ]
+    inserts: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO"):
+            inserts.append(statement.split()[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    async with core.sessions.begin() as session:
+        results = await ingest_batch(session, batch)
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    assert [inserts.count(t) for t in ("customers", "channel_identities", "conversations")] == [
+        1, 1, 1], inserts
+    async with core.sessions() as session:
+        rows = (await session.execute(
+            select(Conversation.id, Conversation.chat_id, ChannelIdentity.external_id,
+                   Customer.display_name, Customer.id)
+            .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+            .join(Customer, Customer.id == Conversation.customer_id)
+        )).all()
+    by_chat = {chat: (cid, user, name, cust) for cid, chat, user, name, cust in rows}
+    for msg, result in zip(batch, results, strict=True):
+        cid, user, _, _ = by_chat[msg.chat_id]
+        assert (result.conversation_id, user) == (cid, msg.user_id), msg.chat_id
+    assert by_chat["known-group"][3] == by_chat["known-dm"][3]
+    assert by_chat["u2"][3] == by_chat["u2-group"][3]
+    assert len({by_chat[c][3] for c in ("u1", "u2", "u3", "known-dm")}) == 4
+    assert [by_chat[c][2] for c in ("u1", "u2", "u3")] == ["name-u1", "name-u2", "name-u3"]
+    assert await _count(core, ChannelIdentity) == 4

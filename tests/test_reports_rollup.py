@@ -591,7 +591,7 @@ async def _up_to_heads(engine: AsyncEngine) -> None:
     await upgrade(engine, "heads")
 
 
-SENTINEL_TABLES = ("messages", "outbox")
+SENTINEL_TABLES = ("messages", "outbox", "customers")
 
 
 async def test_migration_backfills_and_goes_down_and_up(fresh_engine: AsyncEngine) -> None:

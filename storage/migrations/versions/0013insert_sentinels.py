@@ -1,4 +1,4 @@
-"""messages, outbox: an insert-sentinel column for multi-row ORM inserts on SQLite
+"""messages, outbox, customers: an insert-sentinel column for multi-row inserts on SQLite
 
 Revision ID: 0013sentinels
 Revises: 0012reports
@@ -6,7 +6,9 @@ Revises: 0012reports
 ``_sentinel`` (nullable integer, storage/models.py ``Message._sentinel``): SQLAlchemy fills it
 with the row's position in a multi-row INSERT … RETURNING and sorts the returned ids by it. SQLite
 cannot otherwise tie new ROWIDs to the parameter sets, so the processor's replies went in one
-INSERT per row. Nothing reads the column; existing rows keep NULL.
+INSERT per row, and the inbox created each new chat's customer on its own. Nothing reads the
+column; existing rows keep NULL. Adding a nullable column without a default rewrites nothing
+(instant on both databases, whatever the table's size).
 """
 
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ down_revision: str | None = "0012reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("messages", "outbox")
+TABLES = ("messages", "outbox", "customers")
 
 
 def upgrade() -> None:
