@@ -1,6 +1,7 @@
 """End-to-end load benchmark through the Telegram webhook path (issue 13).
 
-    python bench/load.py [--seconds 10] [--chats 64] [--pg-url URL] [--only NAME ...] [--rates R ...]
+    python bench/load.py [--seconds 10] [--chats 64] [--pg-url URL] [--only NAME ...]
+                         [--rates R ...] [--before DIR] [--memory]
 
 Side by side in one run, against the same fake Bot API (bench/fake_bot_api.py, in this
 process, pinned to CPU 0) with each bot pinned to CPU 1 (one core) where possible:

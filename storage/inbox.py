@@ -9,11 +9,10 @@ is the hot path: a group commit that stores every event queued while the previou
 running in ONE transaction of a handful of Core statements (one look-up of duplicates, one of
 conversations, one multi-row INSERT each for events and transcript rows, and for new chats one
 look-up of senders and one multi-row INSERT each for customers, identities and conversations),
-and answers each
-caller only after that commit. Should a batch fail for any reason (a concurrent process created
-the same conversation, a constraint, the database going away), it is rolled back as a whole and
-each of its events is stored again on its own through :func:`ingest`, so one bad event can never
-fail the others and nothing is acknowledged before it is durable.
+and answers each caller only after that commit. Should a batch fail for any reason (a
+concurrent process created the same conversation, a constraint, the database going away), it is
+rolled back as a whole and each of its events is stored again on its own through :func:`ingest`,
+so one bad event can never fail the others and nothing is acknowledged before it is durable.
 """
 
 from __future__ import annotations
