@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -270,14 +272,25 @@ async def _known_events(
     session: AsyncSession, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """(channel, event_id) -> conversation id of the events already stored."""
-    wanted = set(keys)
+    rows = await _by_pair(session, _EVENTS.c.channel, _EVENTS.c.event_id, set(keys),
+                          _EVENTS.c.conversation_id)
+    return {(c, e): int(cid) for c, e, cid in rows}
+
+
+async def _by_pair(
+    session: AsyncSession, first: Column[str], second: Column[str],
+    wanted: set[tuple[str, str]], *columns: Column[Any],
+) -> list[Sequence[Any]]:
+    """The rows whose (first, second) is one of ``wanted``, with ``columns`` after those two,
+    in one statement: an IN list per column, which also matches crossed pairs (a's channel
+    with b's id), so the exact pairs are picked out here."""
     rows = await session.execute(
-        select(_EVENTS.c.channel, _EVENTS.c.event_id, _EVENTS.c.conversation_id).where(
-            _EVENTS.c.channel.in_(sorted({c for c, _ in wanted})),
-            _EVENTS.c.event_id.in_(sorted({e for _, e in wanted})),
+        select(first, second, *columns).where(
+            first.in_(sorted({a for a, _ in wanted})),
+            second.in_(sorted({b for _, b in wanted})),
         )
     )
-    return {(c, e): int(cid) for c, e, cid in rows.all() if (c, e) in wanted}
+    return [row for row in rows.all() if (row[0], row[1]) in wanted]
 
 
 async def _conversations(
@@ -287,13 +300,9 @@ async def _conversations(
     needed = {_chat(m): m for m in msgs if (m.channel, m.event_id) not in known}
     if not needed:
         return {}
-    rows = await session.execute(
-        select(_CONVERSATIONS.c.channel, _CONVERSATIONS.c.chat_id, _CONVERSATIONS.c.id).where(
-            _CONVERSATIONS.c.channel.in_(sorted({c for c, _ in needed})),
-            _CONVERSATIONS.c.chat_id.in_(sorted({chat for _, chat in needed})),
-        )
-    )
-    found = {(c, chat): int(cid) for c, chat, cid in rows.all() if (c, chat) in needed}
+    rows = await _by_pair(session, _CONVERSATIONS.c.channel, _CONVERSATIONS.c.chat_id,
+                          set(needed), _CONVERSATIONS.c.id)
+    found = {(c, chat): int(cid) for c, chat, cid in rows}
     missing = [msg for key, msg in needed.items() if key not in found]
     if missing:
         found.update(await _create_conversations(session, missing))
@@ -331,15 +340,10 @@ async def _identities(
     session: AsyncSession, msgs: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(channel, user id) -> (identity id, customer id) of the senders already known."""
-    wanted = {(m.channel, m.user_id) for m in msgs}
-    rows = await session.execute(
-        select(_IDENTITIES.c.channel, _IDENTITIES.c.external_id, _IDENTITIES.c.id,
-               _IDENTITIES.c.customer_id).where(
-            _IDENTITIES.c.channel.in_(sorted({c for c, _ in wanted})),
-            _IDENTITIES.c.external_id.in_(sorted({u for _, u in wanted})),
-        )
-    )
-    return {(c, u): (int(i), int(cust)) for c, u, i, cust in rows.all() if (c, u) in wanted}
+    rows = await _by_pair(session, _IDENTITIES.c.channel, _IDENTITIES.c.external_id,
+                          {(m.channel, m.user_id) for m in msgs},
+                          _IDENTITIES.c.id, _IDENTITIES.c.customer_id)
+    return {(c, u): (int(i), int(cust)) for c, u, i, cust in rows}
 
 
 async def _insert_people(
