@@ -8,6 +8,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.channels.base import RateLimit, SendResult
 from bot.messages import InboundMessage, OutboundMessage
 
@@ -39,6 +42,23 @@ class RecordingChannel:
 
     def texts(self, chat_id: str | None = None) -> list[str]:
         return [m.text for _, m in self.sent if chat_id is None or m.chat_id == chat_id]
+
+
+def statements(engine: AsyncEngine) -> list[str]:
+    """Every SQL statement ``engine`` sends from now on, whitespace collapsed (tests count
+    round trips with it)."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+def inserted_tables(seen: list[str]) -> list[str]:
+    """The table of each INSERT among :func:`statements`, in order."""
+    return [s.split()[2] for s in seen if s.startswith("INSERT INTO")]
 
 
 def inbound(text: str, event_id: str, chat: str = "c1", channel: str = "test",

@@ -3,9 +3,7 @@ still sees its own conversation's pending survey and its customer's case on anot
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
@@ -13,17 +11,8 @@ from bot.messages import InboundMessage
 from bot.surveys.campaign import Segment, send_campaign
 from storage.models import Conversation
 from storage.models_surveys import SurveyAnswer
+from tests.helpers import statements
 from tests.identity_support import Person, RecordingDesk, channels, code_in
-
-
-def _statements(engine: AsyncEngine) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    return seen
 
 
 async def _store(person: Person, text: str) -> int:
@@ -52,14 +41,14 @@ async def test_one_batch_answers_a_survey_joins_a_case_and_asks_each_once(
 
     cids = [await _store(surveyed, "9"), await _store(tg, "any news?"),
             await _store(plain, "what are your opening hours?")]
-    statements = _statements(engine)
+    seen = statements(engine)
     outcomes = await core.processor.process_batch(cids)
     await core.outbox.drain()
 
     assert {o.value for o in outcomes.values()} == {"last"}
-    assert sum("FROM survey_runs" in s for s in statements) == 1, statements
-    cases = [s for s in statements if s.startswith("SELECT tickets.customer_id, conversations.id")]
-    assert len(cases) == 1, statements
+    assert sum("FROM survey_runs" in s for s in seen) == 1, seen
+    cases = [s for s in seen if s.startswith("SELECT tickets.customer_id, conversations.id")]
+    assert len(cases) == 1, seen
     async with core.sessions() as s:
         scores = (await s.scalars(select(SurveyAnswer.value))).all()
         tg_mode = await s.scalar(select(Conversation.mode).where(Conversation.id == cids[1]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
@@ -13,7 +13,7 @@ from bot.messages import InboundMessage
 from storage import inbox
 from storage.inbox import InboxWriter, IngestResult, ingest_batch
 from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, Message
-from tests.helpers import inbound
+from tests.helpers import inbound, inserted_tables, statements
 
 
 async def _count(core: Core, model: type) -> int:
@@ -116,16 +116,10 @@ async def test_new_chats_of_one_batch_are_created_together_and_tied_right(
             ("u1", "u1"), ("known", "known-group"), ("u2", "u2"), ("u2", "u2-group"),
             ("u3", "u3")])
     ]
-    inserts: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.startswith("INSERT INTO"):
-            inserts.append(statement.split()[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    seen = statements(engine)
     async with core.sessions.begin() as session:
         results = await ingest_batch(session, batch)
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    inserts = inserted_tables(seen)
 
     assert [inserts.count(t) for t in ("customers", "channel_identities", "conversations")] == [
         1, 1, 1], inserts

@@ -22,7 +22,7 @@ from bot.dispatcher import Dispatcher, Router
 from bot.processor import LOCK_NAMESPACE, Processor
 from storage.models import InboundEvent, Message, OutboxItem
 from storage.sql import advisory_xact_locks
-from tests.helpers import inbound
+from tests.helpers import inbound, inserted_tables, statements
 
 
 def _echo(seen: list[str]) -> Router:
@@ -93,17 +93,6 @@ async def test_one_transaction_one_event_per_conversation(
         assert await _replies(core, cid) == [f"echo:{c}-0", f"echo:{c}-1"]
 
 
-def _inserts(engine: AsyncEngine) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.startswith("INSERT INTO"):
-            seen.append(statement.split()[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    return seen
-
-
 async def test_a_batchs_replies_are_one_insert_per_table_with_the_right_ids(
     echo_core: tuple[Core, list[str]], engine: AsyncEngine
 ) -> None:
@@ -111,9 +100,10 @@ async def test_a_batchs_replies_are_one_insert_per_table_with_the_right_ids(
     too; the ids that come back must still belong to the right rows."""
     core, _ = echo_core
     cids = await _chats(core, per_chat=1, chats=6)
-    inserts = _inserts(engine)
+    seen = statements(engine)
 
     await core.processor.process_batch(cids)
+    inserts = inserted_tables(seen)
 
     assert inserts.count("messages") == 1 and inserts.count("outbox") == 1, inserts
     async with core.sessions() as session:
