@@ -197,7 +197,8 @@ def _listeners(port: int) -> int:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as rows:
             for row in list(rows)[1:]:
-                local, state = row.split()[1], row.split()[3]
+                fields = row.split()
+                local, state = fields[1], fields[3]
                 found += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
     return found
 
