@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     _survey_parsers(sub.add_parser("survey", help="surveys").add_subparsers(metavar="ACTION"))
     _customer_parsers(sub.add_parser("customer", help="merge, export, erase customers")
                       .add_subparsers(metavar="ACTION"))
+    _events_parsers(sub.add_parser("events", help="dead letters: inbound events that failed")
+                    .add_subparsers(metavar="ACTION"))
     _report_parsers(sub)
     _broadcast_parsers(sub.add_parser("broadcast", help="announcements to opted-in customers")
                        .add_subparsers(metavar="ACTION"))
@@ -65,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``crmbot broadcast create|preview|send|pause|resume|cancel|status|list``."""
     from bot.broadcast.tool import add_parsers
+
+    add_parsers(sub)
+
+
+def _events_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot events dead|retry`` (bot/eventstool.py)."""
+    from bot.eventstool import add_parsers
 
     add_parsers(sub)
 

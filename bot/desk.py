@@ -38,6 +38,10 @@ class SupportDesk(Protocol):
     async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
         """A staff action could not be carried out; ``why`` is a short reason code."""
 
+    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
+        """An event of this conversation failed every attempt and was closed without its
+        effects (bot/deadletter.py): tell staff where they will see it."""
+
 
 class NullDesk:
     """No desk configured: nothing to notify."""
@@ -61,4 +65,7 @@ class NullDesk:
         return None
 
     async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
+        return None
+
+    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
         return None

@@ -12,17 +12,15 @@ import logging
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import language, metrics
+from bot import deadletter, language, metrics
 from bot.context import Context, Services
+from bot.deadletter import RetryPolicy
 from bot.dispatcher import Dispatcher
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage
 from storage.models import ChannelIdentity, Conversation, Customer, InboundEvent, utcnow
 
 log = logging.getLogger("crmbot.processor")
-
-MAX_ATTEMPTS = 3
-
 
 class HandlerFailed(Exception):
     """A handler raised outside a savepoint: the caller must roll back its transaction."""
@@ -52,16 +50,19 @@ class EventRunner:
             raise HandlerFailed from exc
         self._done(ctx, event, routed)
 
-    async def run_guarded(self, session: AsyncSession, ctx: Context, event: InboundEvent) -> bool:
+    async def run_guarded(
+        self, session: AsyncSession, ctx: Context, event: InboundEvent, policy: RetryPolicy
+    ) -> bool:
         """Run the handlers in a savepoint; on an error record the attempt instead. False when
-        the event stays pending for another attempt."""
+        the event stays pending for another attempt (a dead letter counts as handled)."""
         try:
             async with session.begin_nested():
                 await self._services.kb.refresh(session)
                 routed = await self._dispatcher.dispatch(ctx)
         except Exception as exc:
             await _reload(session, ctx, event)
-            return self._failed(ctx, event, exc)
+            ctx.sent.clear()
+            return await self.failed(session, ctx, event, exc, policy)
         self._done(ctx, event, routed)
         return True
 
@@ -71,17 +72,21 @@ class EventRunner:
         events of the transaction."""
         metrics.PROCESSED.labels(routed or "unrouted").inc()
 
-    def _failed(self, ctx: Context, event: InboundEvent, exc: Exception) -> bool:
-        """A handler raised: its effects are rolled back; give up after a few attempts."""
-        log.exception("event %s (%s) failed in a handler", event.id, event.channel)
-        event.attempts += 1
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
-        if event.attempts < MAX_ATTEMPTS:
+    async def failed(
+        self, session: AsyncSession, ctx: Context | None, event: InboundEvent,
+        exc: BaseException, policy: RetryPolicy,
+    ) -> bool:
+        """Record a failed attempt; on the last one close the event as a dead letter and tell
+        the customer and staff (in a savepoint: a failure to tell must not keep the event
+        alive). ``ctx`` is None when not even the context could be built."""
+        if not deadletter.record_failure(event, exc, policy, utcnow()):
             return False
-        event.processed_at = utcnow()
-        ctx.sent.clear()
-        ctx.reply(ctx.t("internal_error"))
-        metrics.PROCESSED.labels("error").inc()
+        if ctx is not None:
+            try:
+                async with session.begin_nested():
+                    await deadletter.tell(ctx, event)
+            except Exception:
+                log.exception("could not tell anyone about dead letter %s", event.id)
         return True
 
     def context(

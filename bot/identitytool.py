@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.dbtool import in_transaction as _in_transaction
+from bot.eventstool import cli_id
 from storage import merge as merging
 from storage import privacy
 from storage.models_identity import CustomerMerge
@@ -89,21 +90,21 @@ def _merge_dict(record: CustomerMerge) -> dict[str, Any]:
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     m = sub.add_parser("merge", help="merge customer B into customer A (A is kept)")
-    m.add_argument("keep", type=int, metavar="A")
-    m.add_argument("fold", type=int, metavar="B")
+    m.add_argument("keep", type=cli_id, metavar="A")
+    m.add_argument("fold", type=cli_id, metavar="B")
     m.set_defaults(func=_cmd_merge)
     u = sub.add_parser("unmerge", help="undo a merge by its id")
-    u.add_argument("merge_id", type=int, metavar="MERGE_ID")
+    u.add_argument("merge_id", type=cli_id, metavar="MERGE_ID")
     u.set_defaults(func=_cmd_unmerge)
     ls = sub.add_parser("merges", help="list merges (optionally of one customer)")
-    ls.add_argument("--customer", type=int)
+    ls.add_argument("--customer", type=cli_id)
     ls.set_defaults(func=_cmd_merges)
     ex = sub.add_parser("export", help="everything stored about a customer, as JSON")
-    ex.add_argument("customer", type=int, metavar="ID")
+    ex.add_argument("customer", type=cli_id, metavar="ID")
     ex.add_argument("--out", type=Path, help="write to this file instead of standard output")
     ex.set_defaults(func=_cmd_export)
     er = sub.add_parser("erase", help="erase a customer's personal data everywhere")
-    er.add_argument("customer", type=int, metavar="ID")
+    er.add_argument("customer", type=cli_id, metavar="ID")
     er.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     er.set_defaults(func=_cmd_erase)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from storage.clean import clean
+
 InboundKind = Literal["text", "command", "callback", "unsupported", "edited"]
 
 
@@ -49,8 +51,9 @@ class InboundMessage:
 
     def sanitized(self) -> InboundMessage:
         """The same message storable in every database: NUL characters (refused by
-        PostgreSQL text and JSON) become U+FFFD, everywhere including ``raw``."""
-        return InboundMessage.from_json(_without_nul(self.to_json()))
+        PostgreSQL text and JSON) and lone surrogates (refused by UTF-8 on both) become
+        U+FFFD, everywhere including ``raw`` (storage/clean.py)."""
+        return InboundMessage.from_json(clean(self.to_json()))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InboundMessage:
@@ -85,13 +88,3 @@ class OutboundMessage:
             locale=data.get("locale", "en"),
             meta=dict(data.get("meta") or {}),
         )
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_nul(v) for v in value]
-    return value

@@ -9,6 +9,9 @@ INBOUND_DUPLICATES = Counter(
     "crmbot_inbound_duplicates_total", "Redelivered inbound events dropped", ["channel"]
 )
 PROCESSED = Counter("crmbot_events_processed_total", "Inbound events processed", ["outcome"])
+DEAD_LETTERS = Counter(
+    "crmbot_dead_letters_total", "Inbound events closed after failing every attempt", ["channel"]
+)
 PROCESSING_SECONDS = Histogram(
     "crmbot_processing_seconds", "Time to process one inbound event", buckets=(
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,

@@ -17,8 +17,11 @@ holds two events of one conversation, so order per conversation is kept.
 **Failures.** If anything in a batch fails (a handler raises, the commit is refused), the
 batch is rolled back whole and each of its events is handled again alone: first without a
 savepoint, and if a handler raises again, inside a savepoint that records the failed attempt
-on the event (given up after a few attempts, with a polite error to the customer). One bad
-event therefore never fails, delays for long or doubles the others.
+on the event. A failure outside the handlers (the payload does not decode, the database
+refuses a write, the commit fails) is recorded on the event in a transaction of its own. Either
+way the event backs off and, after a few attempts, becomes a dead letter (bot/deadletter.py):
+closed, the customer apologised to, staff told, and the conversation's later events go on.
+One bad event therefore never fails, delays for long, blocks or doubles the others.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ import enum
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
 from bot.batchreads import BatchReads
-from bot.context import Services
+from bot.context import Context, Services
+from bot.deadletter import RetryPolicy
 from bot.dispatcher import Dispatcher
 from bot.handling import EventRunner, HandlerFailed, mark_processed
 from storage.db import uncancelled
@@ -69,8 +74,13 @@ _NEXT_EVENTS = (
     .join(Conversation, Conversation.id == InboundEvent.conversation_id)
     .join(Customer, Customer.id == Conversation.customer_id)
     .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+    # a conversation whose oldest event is backing off after a failure waits (order)
+    .where(or_(InboundEvent.retry_at.is_(None), InboundEvent.retry_at <= bindparam("now")))
     .order_by(InboundEvent.id)
 )
+
+
+_Next = tuple[InboundEvent, Conversation, Customer, ChannelIdentity, int]
 
 
 class _Outcome(enum.Enum):
@@ -92,6 +102,7 @@ class Processor:
         max_batch: int = MAX_BATCH,
         poll_interval: float = 1.0,
         on_commit: Callable[[], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self._runner = EventRunner(services, dispatcher)
@@ -99,6 +110,7 @@ class Processor:
         self._max_batch = max_batch
         self._poll = poll_interval
         self._on_commit = on_commit or (lambda: None)
+        self.retry = retry or RetryPolicy()
         self._ready: dict[int, None] = {}  # waiting conversations, oldest wish first
         self._active: set[int] = set()  # in a batch right now
         self._again: set[int] = set()  # notified while in a batch
@@ -220,12 +232,15 @@ class Processor:
         """One event in its own transaction: a batch of one. The first try runs the routers
         without a savepoint (two statements fewer); if a handler raises, that transaction is
         rolled back whole and the event is handled again inside a savepoint, which records the
-        attempt."""
+        attempt. Any other failure is recorded on the event in a transaction of its own."""
         started = time.perf_counter()
         try:
-            outcome = (await self._attempt_batch([cid]))[cid]
-        except HandlerFailed:
-            outcome = await self._attempt_guarded(cid)
+            try:
+                outcome = (await self._attempt_batch([cid]))[cid]
+            except HandlerFailed:
+                outcome = await self._attempt_guarded(cid)
+        except Exception as exc:
+            outcome = await self._record_failure(cid, exc)
         self._committed([outcome], time.perf_counter() - started)
         return outcome
 
@@ -240,7 +255,7 @@ class Processor:
         outcomes = dict.fromkeys(cids, _Outcome.STOP)
         async with self._sessions.begin() as session:
             locked = await advisory_xact_locks(session, LOCK_NAMESPACE, cids)
-            rows = (await session.execute(_NEXT_EVENTS, {"cids": locked})).all() if locked else []
+            rows = await self._next_events(session, locked)
             if rows:
                 await self._runner.refresh_kb(session)
             reads = await self._batch_reads(session, [row[1] for row in rows])
@@ -271,14 +286,51 @@ class Processor:
         async with self._sessions.begin() as session:
             if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
                 return _Outcome.STOP
-            rows = (await session.execute(_NEXT_EVENTS, {"cids": [cid]})).all()
+            rows = await self._next_events(session, [cid])
             if not rows:
                 return _Outcome.STOP
             event, conversation, customer, identity, pending = rows[0]
             ctx = self._runner.context(session, event, conversation, customer, identity)
-            handled = await self._runner.run_guarded(session, ctx, event)
+            handled = await self._runner.run_guarded(session, ctx, event, self.retry)
             if handled:
                 await mark_processed(session, [(event, ctx.customer)])
         if not handled:
             return _Outcome.STOP
         return _Outcome.MORE if pending > 1 else _Outcome.LAST
+
+    async def _record_failure(self, cid: int, exc: Exception) -> _Outcome:
+        """The conversation's oldest due event failed outside the handlers: count the attempt
+        on it in a fresh transaction (a dead letter after the last). When even this fails,
+        the database is away: the poll tries the conversation again later."""
+        try:
+            async with self._sessions.begin() as session:
+                if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
+                    return _Outcome.STOP
+                rows = await self._next_events(session, [cid])
+                if not rows:
+                    return _Outcome.STOP
+                event, *_, pending = rows[0]
+                ctx = self._context_or_none(session, rows[0])
+                dead = await self._runner.failed(session, ctx, event, exc, self.retry)
+        except Exception:
+            log.exception("cannot record the failure of conversation %s; will retry", cid)
+            return _Outcome.STOP
+        if not dead:
+            return _Outcome.STOP
+        return _Outcome.MORE if pending > 1 else _Outcome.LAST
+
+    def _context_or_none(self, session: AsyncSession, row: _Next) -> Context | None:
+        """The handler context, or None when the event's payload cannot even be decoded."""
+        event, conversation, customer, identity, _ = row
+        try:
+            return self._runner.context(session, event, conversation, customer, identity)
+        except Exception:
+            return None
+
+    @staticmethod
+    async def _next_events(session: AsyncSession, cids: list[int]) -> list[_Next]:
+        """The oldest pending, due event of each conversation, with what a handler needs."""
+        if not cids:
+            return []
+        result = await session.execute(_NEXT_EVENTS, {"cids": cids, "now": utcnow()})
+        return cast(list[_Next], list(result.all()))

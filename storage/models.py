@@ -122,6 +122,7 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("channel", "event_id"),
         Index("ix_inbound_pending", "processed_at", "conversation_id"),
+        Index("ix_inbound_dead", "dead_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -133,6 +134,10 @@ class InboundEvent(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    #: Not tried again before this (a failed attempt backs off); None: due now.
+    retry_at: Mapped[datetime | None]
+    #: Failed every attempt and closed without its effects (a dead letter, bot/deadletter.py).
+    dead_at: Mapped[datetime | None]
 
 
 class Message(Base):

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.messages import InboundMessage
+from storage.clean import BIGINT_MAX
 from storage.inbox import IngestResult
 from storage.models import Conversation, InboundEvent, Ticket, utcnow
 from storage.models_slack import TicketSlaReminder
@@ -78,7 +79,12 @@ class StaffEvent:
 async def ingest_staff_event(
     sessions: async_sessionmaker[AsyncSession], event: StaffEvent, chat_id: str
 ) -> IngestResult | None:
-    """Store a staff event in the inbox of the ticket's conversation; None if there is none."""
+    """Store a staff event in the inbox of the ticket's conversation; None if there is none.
+
+    Its text is cleaned like every inbound message (storage/clean.py): a staff reply with a
+    lone surrogate would otherwise be stored and then fail every write that quotes it."""
+    if not 0 < event.ticket_id <= BIGINT_MAX:
+        return None
     async with sessions.begin() as session:
         ticket = await session.get(Ticket, event.ticket_id)
         if ticket is None or ticket.conversation_id is None:
@@ -90,7 +96,7 @@ async def ingest_staff_event(
                 "channel": event.desk,
                 "event_id": event.event_id,
                 "conversation_id": ticket.conversation_id,
-                "payload": event.to_inbound(chat_id).to_json(),
+                "payload": event.to_inbound(chat_id).sanitized().to_json(),
                 "received_at": utcnow(),
                 "attempts": 0,
             },
@@ -142,6 +148,14 @@ async def thread_of(session: AsyncSession, ticket_id: int) -> tuple[str, str] | 
 async def by_thread(session: AsyncSession, channel: str, thread_ts: str) -> Ticket | None:
     return await session.scalar(
         select(Ticket).where(Ticket.slack_channel == channel, Ticket.slack_thread_ts == thread_ts)
+    )
+
+
+async def latest_of_conversation(session: AsyncSession, conversation_id: int) -> Ticket | None:
+    """The conversation's newest ticket, open or not (where staff discuss this case)."""
+    return await session.scalar(
+        select(Ticket).where(Ticket.conversation_id == conversation_id)
+        .order_by(Ticket.id.desc()).limit(1)
     )
 
 

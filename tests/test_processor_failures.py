@@ -7,6 +7,7 @@ that path is rolled back whole and recorded by the savepoint retry, exactly as b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,8 +18,11 @@ from bot.context import Context
 from bot.core import Core, build_core
 from bot.dispatcher import Router
 from handlers import default_routers
-from storage.models import InboundEvent, Message, OutboxItem
+from bot.deadletter import RetryPolicy
+from storage.models import InboundEvent, Message, OutboxItem, utcnow
 from tests.helpers import inbound
+
+NO_WAIT = RetryPolicy(attempts=3, first_delay=0)
 
 
 def _exploding_router(calls: list[str]) -> Router:
@@ -68,22 +72,18 @@ async def test_failing_event_is_retried_then_closed_with_an_apology(
     failing_core: tuple[Core, list[str]],
 ) -> None:
     core, calls = failing_core
+    core.processor.retry = NO_WAIT
     bad = await core.ingest(inbound("boom", "e1", chat="a"))
     await core.ingest(inbound("Where is my order?", "e2", chat="a"))
     other = await core.ingest(inbound("Where is my order?", "e3", chat="b"))
 
-    await core.processor.process_pending()
+    for _ in range(NO_WAIT.attempts):  # what the processor's poll does once a second
+        await core.processor.process_pending()
     first, second = await _events(core, bad.conversation_id)
-    assert first.attempts in (1, 2) and first.processed_at is None
-    assert "handler bug" in (first.error or "")
-    assert second.processed_at is None  # order: nothing overtakes the failed event
+    assert first.attempts == NO_WAIT.attempts and first.processed_at is not None
+    assert first.dead_at is not None and "handler bug" in (first.error or "")
+    assert second.processed_at is not None and second.dead_at is None
     assert (await _events(core, other.conversation_id))[0].processed_at is not None
-
-    for _ in range(3 - first.attempts):
-        await core.processor.process_conversation(bad.conversation_id)
-    first, second = await _events(core, bad.conversation_id)
-    assert first.attempts == 3 and first.processed_at is not None
-    assert second.processed_at is not None
     texts = await _bot_texts(core, bad.conversation_id)
     assert texts[0].startswith("Sorry, something went wrong")
     assert all("half-done" not in t for t in texts)
@@ -91,7 +91,22 @@ async def test_failing_event_is_retried_then_closed_with_an_apology(
     async with core.sessions() as session:
         items = (await session.scalars(select(OutboxItem.payload))).all()
     assert all("half-done" not in p["text"] for p in items)
-    assert calls.count("e1") >= 3  # every attempt really ran the handler
+    assert calls.count("e1") >= NO_WAIT.attempts  # every attempt really ran the handler
+
+
+async def test_a_failed_event_backs_off_and_nothing_overtakes_it(
+    failing_core: tuple[Core, list[str]],
+) -> None:
+    core, calls = failing_core  # the shipped policy: the second attempt waits 2 s
+    bad = await core.ingest(inbound("boom", "b1", chat="a"))
+    await core.ingest(inbound("Where is my order?", "b2", chat="a"))
+    await core.processor.process_pending()
+    await core.processor.process_pending()  # not due yet: no attempt, no traceback
+    first, second = await _events(core, bad.conversation_id)
+    assert first.attempts == 1 and first.processed_at is None
+    assert first.retry_at is not None and first.retry_at > utcnow() + timedelta(seconds=1)
+    assert second.processed_at is None  # order: nothing overtakes the failed event
+    assert calls.count("b1") == 2  # the unguarded try and its guarded retry, once
 
 
 async def test_failed_handler_leaves_no_state_behind(failing_core: tuple[Core, list[str]]) -> None:

@@ -103,6 +103,19 @@ class SlackDesk:
         self._enqueue(ctx, ticket, "ephemeral", texts.get(why, why), user=user,
                       chat_id=str(ref.get("channel") or ticket.slack_channel or self._channel))
 
+    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
+        """In the case's thread when it has one, else in the support channel."""
+        text = self.t("desk_dead_letter", event=event_id, conversation=ctx.conversation.id,
+                      channel=ctx.conversation.channel)
+        if ticket is not None and ticket.slack_channel:
+            self._thread(ctx, ticket, text)
+            return
+        ctx.notify(
+            OutboundMessage(channel=NAME, chat_id=self._channel, text=text,
+                            meta={"slack_op": "post"}),
+            order_key=f"conv:{ctx.conversation.id}",
+        )
+
     # -- rendering -----------------------------------------------------------------------
 
     async def _root(
