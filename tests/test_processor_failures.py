@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.context import Context
 from bot.core import Core, build_core
+from bot.deadletter import RetryPolicy
 from bot.dispatcher import Router
 from handlers import default_routers
-from bot.deadletter import RetryPolicy
 from storage.models import InboundEvent, Message, OutboxItem, utcnow
 from tests.helpers import inbound
 
