@@ -58,7 +58,9 @@ async def metrics_view(request: web.Request) -> web.Response:
 def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     """The whole HTTP surface for these settings (channels only when configured)."""
     core = core or build_core(settings)
-    app = web.Application(client_max_size=MAX_BODY)
+    from bot.web.edge import edge_middleware
+
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[edge_middleware])
     app[CORE] = core
     app.cleanup_ctx.append(_core_ctx)
     app.router.add_get("/healthz", healthz)
@@ -116,8 +118,11 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     configure_logging(settings)
     app = build_app(settings)
     log.info("crmbot listening on http://%s:%s", settings.http_host, settings.http_port)
+    from bot.web.edge import ACCESS_LOGGER
+
     web.run_app(
-        app, host=settings.http_host, port=settings.http_port, print=None, reuse_port=reuse_port
+        app, host=settings.http_host, port=settings.http_port, print=None, reuse_port=reuse_port,
+        access_log_class=ACCESS_LOGGER,
     )
 
 

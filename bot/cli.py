@@ -203,6 +203,8 @@ def cmd_kb_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token_parsers(token: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.dbtool import cli_id
+
     create = token.add_parser("create", help="create a token (shown once)")
     create.add_argument("--role", choices=("admin", "agent"), required=True)
     create.add_argument("--name", default="", help="what it is for (default: ROLE token)")
@@ -210,7 +212,7 @@ def _token_parsers(token: argparse._SubParsersAction[argparse.ArgumentParser]) -
     token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
         func=cmd_token_list)
     revoke = token.add_parser("revoke", help="revoke a token by id")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=cli_id)
     revoke.set_defaults(func=cmd_token_revoke)
 
 

@@ -9,17 +9,8 @@ import json
 from typing import Any
 
 from bot.config import Settings
-from bot.dbtool import tool_sessions
+from bot.dbtool import cli_id, tool_sessions
 from storage import deadletters
-from storage.clean import BadInput, db_id
-
-
-def cli_id(text: str) -> int:
-    """argparse ``type=`` for database ids: a clear usage error instead of an overflow."""
-    try:
-        return db_id(text)
-    except BadInput as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.dbtool import cli_id
 from bot.dbtool import in_transaction as _in_transaction
-from bot.eventstool import cli_id
 from storage import merge as merging
 from storage import privacy
 from storage.models_identity import CustomerMerge

@@ -19,6 +19,7 @@ a 4xx in the API's one error shape.
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from typing import Any
@@ -114,3 +115,14 @@ def db_id(value: Any, what: str = "id") -> int:
     if not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
         raise BadInput(f"{what} must be a positive integer below 2^63", "bad_id")
     return value
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a credential from a header with the configured one.
+
+    aiohttp decodes header bytes that are not UTF-8 with ``surrogateescape``; encoding them the
+    same way back compares the bytes that were sent instead of raising (a 500 before
+    authentication)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )

@@ -4,8 +4,14 @@ Generic over the schema: starting from the customer (and any records merged into
 row reachable through foreign keys is theirs: identities, conversations, their messages, inbox
 and outbox items, tickets, feedback, survey runs and answers, and tables added later. Tables
 that point at a conversation by chat id instead of a foreign key (the widget's bubbles) are
-listed in :data:`CHAT_KEYED`; Slack posts about a ticket sit in the outbox under
+listed in :data:`CHAT_KEYED` (the widget's bubbles, the e-mail store with its raw mails and,
+through their foreign key, its attachments); Slack posts about a ticket sit in the outbox under
 ``ticket:<id>``.
+
+Coverage is checked, not hoped for: :func:`uncovered` names every table that no path reaches
+and is not declared free of customer data (:data:`NO_CUSTOMER_DATA`), and every text, JSON or
+binary column that erasing would keep without a declaration (:data:`NOT_PERSONAL`). A test
+asserts it is empty, so a new table or column with personal data fails until it is handled.
 
 Erasing keeps rows (counts, timestamps, scores, statuses stay for reports) and removes the
 person: free texts become ``[erased]``, names, e-mails and links are cleared, JSON payloads are
@@ -15,11 +21,12 @@ random pseudonyms, so the person is a stranger if they write again.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, Table, Text, select, update
+from sqlalchemy import JSON, Column, LargeBinary, String, Table, Text, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.merge import chunks, merged_sources
@@ -30,10 +37,47 @@ ERASED = "[erased]"
 #: run's ``subject`` is ``ticket:<id>`` or ``campaign:<name>:<customer id>``, unique per
 #: survey): nothing personal, and overwriting them would collide on the unique constraint.
 MACHINE_KEYS = {("survey_runs", "subject")}
-CHAT_KEYED = {"web_chat_messages": "web"}
-PSEUDONYMISED = ("external_id", "chat_id", "user_id")
-PERSONAL_TEXT = ("text", "subject", "body", "comment", "suggested_reply")
-PERSONAL_FIELDS = ("display_name", "author", "email", "url", "phone", "name")
+#: Tables tied to a conversation by its chat id instead of a foreign key: table -> (channel,
+#: columns holding the chat id; "lower:" compares lower-cased, as e-mail addresses are).
+CHAT_KEYED = {
+    "web_chat_messages": ("web", ("chat_id",)),
+    "email_messages": ("email", ("chat_id", "lower:sender")),
+}
+PSEUDONYMISED = ("external_id", "chat_id", "user_id", "message_id")
+PERSONAL_TEXT = ("text", "subject", "body", "comment", "suggested_reply", "refs")
+PERSONAL_FIELDS = ("display_name", "author", "email", "url", "phone", "name", "sender",
+                   "filename")
+#: Tables that hold nothing about a customer: configuration, staff, the knowledge base,
+#: report aggregates (counts per day, no ids of people).
+NO_CUSTOMER_DATA = frozenset({
+    "admin_users", "admin_sessions", "api_tokens", "audit_log", "broadcasts", "kb_entries",
+    "kb_revisions", "kb_state", "report_conversation_days", "report_rollup_offsets",
+    "report_rollup_state", "survey_definitions", "web_secrets",
+})
+#: Columns of customer tables that erasing keeps on purpose: codes, statuses, languages,
+#: entry ids, staff ids; nothing that says who the customer is or what they wrote.
+NOT_PERSONAL = {
+    "customers": {"locale", "timezone"},
+    "channel_identities": {"channel", "unreachable_reason"},
+    "conversations": {"channel", "mode"},
+    "customer_merges": {"actor", "reason", "moved", "undone_by"},
+    "link_codes": {"code_hash"},
+    "broadcast_recipients": {"channel", "locale", "status", "reason"},
+    "inbound_events": {"channel", "event_id"},
+    "tickets": {"channel", "status", "priority", "reason", "assignee", "slack_channel",
+                "slack_thread_ts"},
+    "unanswered_questions": {"locale", "outcome", "best_entry_id", "resolved_entry_id"},
+    "feedback": {"source", "language", "sentiment", "suggested_entry_id"},
+    "messages": {"direction", "sender", "kind", "kb_entry_id"},
+    "survey_runs": {"survey_id", "subject", "campaign", "channel", "locale", "agent", "status",
+                    "question"},
+    "ticket_sla_reminders": {"kind"},
+    "outbox": {"order_key", "channel", "status"},
+    "survey_answers": {"survey_id", "question"},
+    "web_chat_messages": {"client_id", "sender"},
+    "email_messages": {"direction", "status", "reason"},
+    "email_attachments": {"content_type"},
+}
 PERSONAL_JSON = ("payload", "meta", "raw", "state", "attributes", "buttons", "filled")
 Rows = dict[str, dict[Any, dict[str, Any]]]
 
@@ -50,11 +94,11 @@ async def collect(session: AsyncSession, customer_id: int) -> Rows:
         for row in (await session.execute(select(customers).where(customers.c.id.in_(part)))):
             found["customers"][row.id] = dict(row._mapping)
     grew = True
-    while grew:
+    while grew:  # rows found by chat id have children too (a mail's attachments)
         grew = False
         for table in Base.metadata.sorted_tables:
             grew |= await _follow_keys(session, table, found)
-    await _chat_keyed(session, found)
+        grew |= await _chat_keyed(session, found)
     await _ticket_posts(session, found)
     return found
 
@@ -76,18 +120,30 @@ async def _follow_keys(session: AsyncSession, table: Table, found: Rows) -> bool
     return len(rows) > before
 
 
-async def _chat_keyed(session: AsyncSession, found: Rows) -> None:
+async def _chat_keyed(session: AsyncSession, found: Rows) -> bool:
+    """Rows that name one of the customer's chats in a column; True when any were new."""
     conversations = found.get("conversations", {}).values()
-    for name, channel in CHAT_KEYED.items():
+    grew = False
+    for name, (channel, columns) in CHAT_KEYED.items():
         table = Base.metadata.tables.get(name)
         chats = [c["chat_id"] for c in conversations if c["channel"] == channel]
         if table is None or not chats:
             continue
         pk = _pk(table)
         assert pk is not None
-        for part in chunks(chats):
-            for row in await session.execute(select(table).where(table.c.chat_id.in_(part))):
-                found.setdefault(name, {})[row._mapping[pk.name]] = dict(row._mapping)
+        rows = found.setdefault(name, {})
+        before = len(rows)
+        for column in columns:
+            lower = column.startswith("lower:")
+            target = table.c[column.removeprefix("lower:")]
+            key = func.lower(target) if lower else target
+            for part in chunks([c.lower() for c in chats] if lower else chats):
+                for row in await session.execute(select(table).where(key.in_(part))):
+                    rows.setdefault(row._mapping[pk.name], dict(row._mapping))
+        grew |= len(rows) > before
+        if not rows:
+            found.pop(name)
+    return grew
 
 
 async def _ticket_posts(session: AsyncSession, found: Rows) -> None:
@@ -120,7 +176,16 @@ async def export_customer(session: AsyncSession, customer_id: int) -> dict[str, 
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in row.items()}
+    """Times as ISO text; bytes (raw mails, attachments) as base64, so nothing is left out."""
+    return {k: _json_value(v) for k, v in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    return value
 
 
 async def erase_customer(session: AsyncSession, customer_id: int) -> dict[str, int]:
@@ -168,6 +233,8 @@ def _scrubbed(table: str, column: Column[Any], value: Any, pseudonyms: dict[str,
         return _KEEP
     if name in PSEUDONYMISED and isinstance(value, str):
         return pseudonyms.setdefault(value, f"erased-{secrets.token_hex(8)}")
+    if isinstance(column.type, LargeBinary):  # raw mails, attachment bytes
+        return None
     if name in PERSONAL_JSON and isinstance(column.type, JSON):
         return [] if isinstance(value, list) else {}
     if isinstance(column.type, String | Text) and isinstance(value, str):
@@ -180,3 +247,48 @@ def _scrubbed(table: str, column: Column[Any], value: Any, pseudonyms: dict[str,
     if name == "last_error" and table == "outbox":
         return "erased"
     return _KEEP
+
+
+def uncovered() -> list[str]:
+    """What export and erase would miss: tables no path reaches that are not declared free of
+    customer data, and kept text/JSON/binary columns of customer tables not declared
+    non-personal. Empty when every table is accounted for (a test asserts it)."""
+    reachable = _reachable()
+    problems = [f"table {t.name}: not reachable from customers and not in NO_CUSTOMER_DATA"
+                for t in Base.metadata.sorted_tables
+                if t.name not in reachable and t.name not in NO_CUSTOMER_DATA]
+    for table in Base.metadata.sorted_tables:
+        if table.name not in reachable:
+            continue
+        for column in table.c:
+            if _declared(table, column):
+                continue
+            sample = {} if isinstance(column.type, JSON) else "x"
+            if _scrubbed(table.name, column, sample, {}) is _KEEP:
+                problems.append(f"column {table.name}.{column.name}: kept by erase and not "
+                                "in NOT_PERSONAL")
+    return problems
+
+
+def _declared(table: Table, column: Column[Any]) -> bool:
+    if column.primary_key or column.foreign_keys or column.name.startswith("_"):
+        return True
+    if not isinstance(column.type, String | Text | JSON | LargeBinary):
+        return True  # numbers, times, flags: counts and timestamps stay for reports
+    return column.name in NOT_PERSONAL.get(table.name, set()) or (
+        (table.name, column.name) in MACHINE_KEYS)
+
+
+def _reachable() -> set[str]:
+    """Tables :func:`collect` visits: customers, anything with a foreign-key path to a visited
+    table, the chat-keyed tables, and (by order key) the outbox."""
+    seen = {"customers", "outbox", *CHAT_KEYED}
+    grew = True
+    while grew:
+        grew = False
+        for table in Base.metadata.sorted_tables:
+            if table.name not in seen and any(fk.column.table.name in seen
+                                              for fk in table.foreign_keys):
+                seen.add(table.name)
+                grew = True
+    return seen

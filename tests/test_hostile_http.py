@@ -31,12 +31,17 @@ from tests.fakes.telegram import FakeTelegram
 SECRET = "tg-secret"
 INTAKE = "intake-token-0123456789"
 SLACK_SECRET = "slack-signing-secret"
+ADMIN = "admin-token-0123456789abcdef"
+DEEP = b"[" * 100_000 + b"]" * 100_000
 
+# st.text() never draws lone surrogates (category Cs) and rarely control characters: ask
+# for them, and for integers past 64 bits; json.dumps writes surrogates as \ud800 escapes.
+hostile_chars = st.characters() | st.characters(categories=["Cs", "Cc"])
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
-    | st.floats(allow_nan=False) | st.text(max_size=50),
+    | st.floats(allow_nan=False) | st.text(hostile_chars, max_size=50),
     lambda kids: (st.lists(kids, max_size=4)
-                  | st.dictionaries(st.text(max_size=12), kids, max_size=5)),
+                  | st.dictionaries(st.text(hostile_chars, max_size=12), kids, max_size=5)),
     max_leaves=25,
 )
 update_like = st.fixed_dictionaries(
@@ -51,13 +56,14 @@ update_like = st.fixed_dictionaries(
 widget_frame = st.fixed_dictionaries(
     {"type": st.sampled_from(["message", "button", "feedback", "ping", "bogus"]) | json_values},
     optional={"id": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True) | json_values,
-              "text": st.text(max_size=300) | json_values, "data": st.text(max_size=80)
-              | json_values, "label": json_values, "email": st.emails() | st.text(max_size=30),
+              "text": st.text(hostile_chars, max_size=300) | json_values,
+              "data": st.text(max_size=80) | json_values, "label": json_values,
+              "email": st.emails() | st.text(max_size=30),
               "rating": st.integers(min_value=-2, max_value=7) | json_values},
 )
 plausible_message = st.fixed_dictionaries(
     {"type": st.just("message"), "id": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
-     "text": st.text(min_size=1, max_size=500)})
+     "text": st.text(hostile_chars, min_size=1, max_size=500)})
 widget_input = st.one_of(plausible_message.map(json.dumps), widget_frame.map(json.dumps),
                          json_values.map(json.dumps),
                          st.text(max_size=200), st.binary(max_size=100))
@@ -94,6 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             slack_bot_token=slack.token, slack_signing_secret=SLACK_SECRET,
             slack_api_url=slack.base_url, slack_support_channel="C0SUPPORT",
             intake_token=INTAKE, intake_rate_limit="100000/minute", widget_secret="w" * 32,
+            admin_token=ADMIN,
             widget_rate_limit="100000/minute", widget_ip_rate_limit="100000/minute",
         )
         app = build_app(st_)
@@ -212,7 +219,11 @@ def test_widget_frames_never_break_the_socket(server: Server, raw: str | bytes) 
     assert stored == {f"{session}:{cid}" for cid in acks}, (frames, stored)
 
 
-async def _widget_exchange(url: str, raw: str | bytes) -> tuple[list[dict[str, Any]], str]:
+async def _widget_exchange(
+    url: str, raw: str | bytes, then: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Send ``raw``, optionally a normal message after it, then a ping; collect the frames up
+    to the pong (and, after a normal message, up to the bot's answer)."""
     import aiohttp
 
     from bot.channels.web.tokens import TokenSigner
@@ -222,13 +233,22 @@ async def _widget_exchange(url: str, raw: str | bytes) -> tuple[list[dict[str, A
         session = TokenSigner("w" * 32).verify(hello["token"])
         assert session is not None
         await (ws.send_bytes(raw) if isinstance(raw, bytes) else ws.send_str(raw))
+        if then is not None:
+            await ws.send_json({"type": "message", "id": "then-1", "text": then})
         await ws.send_json({"type": "ping"})
         frames: list[dict[str, Any]] = []
-        while not frames or frames[-1].get("type") != "pong":
-            frame = await ws.receive_json(timeout=10)
+        while not _exchange_done(frames, then is not None):
+            frame = await ws.receive_json(timeout=20)
             if frame.get("type") not in ("synced", "history"):
                 frames.append(frame)
     return frames, session
+
+
+def _exchange_done(frames: list[dict[str, Any]], want_answer: bool) -> bool:
+    kinds = [f.get("type") for f in frames]
+    if "pong" not in kinds:
+        return False
+    return not want_answer or kinds[-1] == "message"
 
 
 async def _web_events(srv: Server, session: str) -> set[str]:
@@ -249,3 +269,121 @@ def test_workers_survived_the_fuzzing(server: Server) -> None:
             return int(await s.scalar(select(func.count()).select_from(InboundEvent)
                                       .where(InboundEvent.error.is_not(None))) or 0)
     assert server.run(failed()) == 0
+
+
+def _assert_api_error(r: httpx.Response, status: int) -> None:
+    """The one error shape of every JSON route: {"error": {"code", "message"}}."""
+    assert r.status_code == status, (r.status_code, r.text)
+    error = r.json()["error"]
+    assert isinstance(error["code"], str) and isinstance(error["message"], str), r.text
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400_everywhere(server: Server) -> None:
+    signed = SlackSigner(SLACK_SECRET).headers(DEEP.decode(), "application/json")
+    before = {ch: _stored(server, ch) for ch in ("telegram", "intake", "slack")}
+    r = httpx.post(f"{server.url}/telegram/webhook", content=DEEP,
+                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert r.status_code == 400, r.text
+    for url, headers in (
+        ("/api/v1/feedback", {"Authorization": f"Bearer {INTAKE}",
+                              "Content-Type": "application/json"}),
+        ("/api/v1/kb/entries", {"Authorization": f"Bearer {ADMIN}",
+                                "Content-Type": "application/json"}),
+        ("/slack/events", signed),
+    ):
+        _assert_api_error(httpx.post(f"{server.url}{url}", content=DEEP, headers=headers), 400)
+    assert {ch: _stored(server, ch) for ch in before} == before
+
+
+def test_lone_surrogates_in_intake_fields_are_stored_cleaned(server: Server) -> None:
+    body = json.dumps({"source": "trustpilot", "external_id": "r-\ud800-1",
+                       "author": "A\udfffnna", "text": "Paket \ud83d kom aldrig \x00", "rating": 1})
+    r = httpx.post(f"{server.url}/api/v1/feedback", content=body,
+                   headers={"Authorization": f"Bearer {INTAKE}",
+                            "Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    assert r.json()["id"] == "trustpilot:r-\ufffd-1"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tickets/{n}", "/api/v1/customers/{n}"])
+@pytest.mark.parametrize("n", [2**63, 10**30, -1, 0])
+def test_ids_out_of_the_database_range_are_a_400(server: Server, path: str, n: int) -> None:
+    r = httpx.get(f"{server.url}{path.format(n=n)}",
+                  headers={"Authorization": f"Bearer {ADMIN}"})
+    _assert_api_error(r, 400)
+
+
+def test_an_id_in_range_that_does_not_exist_is_a_404(server: Server) -> None:
+    r = httpx.get(f"{server.url}/api/v1/tickets/{2**63 - 1}",
+                  headers={"Authorization": f"Bearer {ADMIN}"})
+    _assert_api_error(r, 404)
+
+
+@pytest.mark.parametrize("stamp, signature", [
+    ("abc", "v0=" + "0" * 64), ("", "v0=" + "0" * 64), ("1" * 40, "v0=" + "0" * 64),
+    ("1700000000", "v1=xyz"), ("1700000000", ""), ("１２３", "v0=" + "0" * 64),
+])
+def test_malformed_slack_signature_headers_are_a_401(
+    server: Server, stamp: str, signature: str
+) -> None:
+    r = httpx.post(f"{server.url}/slack/events", content=b"{}", headers=[
+        (b"Content-Type", b"application/json"),
+        (b"X-Slack-Request-Timestamp", stamp.encode()),
+        (b"X-Slack-Signature", signature.encode())])
+    _assert_api_error(r, 401)
+
+
+@pytest.mark.parametrize("header", ["X-Telegram-Bot-Api-Secret-Token", "Authorization"])
+def test_non_utf8_credentials_are_refused_not_crashed(server: Server, header: str) -> None:
+    url = "/telegram/webhook" if header.startswith("X-") else "/api/v1/feedback"
+    r = httpx.post(f"{server.url}{url}", content=b"{}",
+                   headers=[(header.encode(), b"Bearer \xff\xfe\x80")])
+    assert r.status_code == 401, r.text
+
+
+def test_slash_command_with_a_huge_ticket_number_answers_usage(server: Server) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"command": "/crmbot", "text": f"ticket {10**30}", "user_id": "U0AGENT1",
+                      "channel_id": "C0SUPPORT", "team_id": "T0TEAM", "trigger_id": "1.2"})
+    r = httpx.post(f"{server.url}/slack/events", content=body,
+                   headers=SlackSigner(SLACK_SECRET).headers(
+                       body, "application/x-www-form-urlencoded"))
+    assert r.status_code == 200, r.text
+    assert "/crmbot" in r.text  # the usage text, to the caller only
+
+
+def test_too_large_bodies_are_a_413_in_the_api_shape(server: Server) -> None:
+    big = b'{"text": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    for url, headers in (
+        ("/api/v1/feedback", {"Authorization": f"Bearer {INTAKE}"}),
+        ("/api/v1/kb/entries", {"Authorization": f"Bearer {ADMIN}"}),
+    ):
+        r = httpx.post(f"{server.url}{url}", content=big,
+                       headers={**headers, "Content-Type": "application/json"})
+        _assert_api_error(r, 413)
+
+
+def test_widget_since_beyond_64_bits_is_refused_before_the_upgrade(server: Server) -> None:
+    r = httpx.get(f"{server.url}/chat/ws?since={10**30}",
+                  headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                           "Sec-WebSocket-Version": "13",
+                           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("raw", [
+    DEEP.decode(),
+    json.dumps({"type": "message", "id": "m-surrogate", "text": "hi \ud800 there"}),
+    json.dumps({"type": "feedback", "id": "f-surrogate", "text": "\udc00", "rating": 5,
+                "email": "a\ud800@example.com"}),
+])
+def test_hostile_widget_frames_keep_the_socket_and_the_conversation(
+    server: Server, raw: str
+) -> None:
+    frames, _ = server.run(_widget_exchange(server.url, raw, then="Where is my order?"))
+    kinds = [f.get("type") for f in frames]
+    assert "pong" in kinds and ("ack" in kinds or "error" in kinds), frames
+    assert all(f.get("code") != "server_error" for f in frames), frames
+    assert any(f.get("type") == "message" and "order" in str(f.get("text", "")).lower()
+               for f in frames), frames

@@ -130,17 +130,19 @@ async def test_invalid_fields_are_named(served: Served) -> None:
     for body, field in INVALID:
         status, answer, _ = await post(served, body)
         assert status == 422, body
-        assert answer["error"] == "invalid_field" and answer["field"] == field, body
-        assert field in answer["detail"]
+        error = answer["error"]  # the REST API's one error shape
+        assert error["code"] == "invalid_field" and error["field"] == field, body
+        assert field in error["message"]
     assert await served.count(InboundEvent) == 0
 
 
 async def test_oversize_text_is_refused_and_nothing_stored(served: Served) -> None:
     status, answer, _ = await post(served, item(text="x" * 4001))
-    assert status == 413 and answer["field"] == "text" and "4000" in answer["detail"]
+    error = answer["error"]
+    assert status == 413 and error["field"] == "text" and "4000" in error["message"]
     status, answer, _ = await post(served, None, raw=b'{"text": "' + b"x" * 1_100_000 + b'"}',
                                    headers={**AUTH, "Content-Type": "application/json"})
-    assert status == 413 and answer["error"] == "too_large"
+    assert status == 413 and answer["error"]["code"] == "too_large"
     assert await served.count(InboundEvent) == 0
 
 
@@ -148,7 +150,7 @@ async def test_bad_json_is_refused(served: Served) -> None:
     for raw in (b"{not json", b"[1, 2]", b"\xff\xfe"):
         status, answer, _ = await post(served, None, raw=raw,
                                        headers={**AUTH, "Content-Type": "application/json"})
-        assert status == 400 and answer["error"] == "bad_json"
+        assert status == 400 and answer["error"]["code"] == "malformed_json"
     assert await served.count(InboundEvent) == 0
 
 
@@ -156,7 +158,7 @@ async def test_wrong_or_missing_token_is_refused(served: Served) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
                     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}):
         status, answer, resp_headers = await post(served, item(), headers=headers or {"X": "1"})
-        assert status == 401 and answer["error"] == "unauthorized"
+        assert status == 401 and answer["error"]["code"] == "unauthorized"
         assert resp_headers["WWW-Authenticate"].startswith("Bearer")
     assert await served.count(InboundEvent) == 0
 
@@ -164,8 +166,8 @@ async def test_wrong_or_missing_token_is_refused(served: Served) -> None:
 async def test_closed_without_a_configured_token(db_url: str) -> None:
     async with serve(make_settings(db_url)) as served:
         status, answer, _ = await post(served, item())
-    assert status == 403 and answer["error"] == "intake_disabled"
-    assert "CRMBOT_INTAKE_TOKEN" in answer["detail"]
+    assert status == 403 and answer["error"]["code"] == "intake_disabled"
+    assert "CRMBOT_INTAKE_TOKEN" in answer["error"]["message"]
 
 
 async def test_rate_limited_with_retry_after(db_url: str) -> None:
@@ -174,7 +176,7 @@ async def test_rate_limited_with_retry_after(db_url: str) -> None:
         for n in range(2):
             assert (await post(served, item(external_id=f"n{n}")))[0] == 202
         status, answer, headers = await post(served, item(external_id="n2"))
-        assert status == 429 and answer["error"] == "rate_limited"
+        assert status == 429 and answer["error"]["code"] == "rate_limited"
         assert int(headers["Retry-After"]) >= 1
         assert await served.count(InboundEvent) == 2
 

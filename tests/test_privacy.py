@@ -17,9 +17,11 @@ from sqlalchemy import func, select, text
 from bot import cli
 from bot.core import Core
 from storage.models import Base, ChannelIdentity, Conversation, Customer, Message, Ticket, utcnow
+from storage.models_email import EmailAttachment, EmailRecord
 from storage.models_feedback import Feedback, WebChatMessage
 from storage.models_surveys import SurveyAnswer, SurveyRun
 from storage.outbox import enqueue
+from storage.privacy import uncovered
 from tests.identity_support import Person, RecordingDesk, channels, code_in
 
 SECRETS = ("Zelda", "XYZZY42", "PLUGH77", "FROBOZZ", "GRUE", "zelda@example.org",
@@ -132,3 +134,65 @@ async def test_erase_leaves_no_personal_data(core: Core,
         new = await s.scalar(select(ChannelIdentity.customer_id).where(
             ChannelIdentity.external_id == "99887766"))
     assert new is not None and new != customer_id, "an erased person is a stranger"
+
+
+async def test_an_email_customer_is_exported_and_erased_with_the_mail_store(
+    core: Core, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The e-mail store keys mails by address (chat_id, and sender for mails that never became
+    a conversation) and keeps the raw bytes and attachments: all of it is the person's."""
+    core.set_desk(RecordingDesk())
+    (mail_ch,) = channels(core, "email")
+    await Person(core, mail_ch, "mallory@example.net", name="Mallory Mailer").say("QUUX99 parcel")
+    async with core.sessions.begin() as s:
+        record = EmailRecord(message_id="<m1@example.net>", direction="in",
+                             chat_id="mallory@example.net", sender="Mallory@Example.net",
+                             subject="QUUX99 parcel", refs="<m0@example.net>", status="accepted",
+                             raw=b"From: Mallory@Example.net\r\n\r\nQUUX99")
+        s.add(record)
+        s.add(EmailRecord(message_id="<bad@example.net>", direction="in", chat_id=None,
+                          sender="MALLORY@example.net", subject="QUUX99 again",
+                          status="malformed", raw=b"QUUX99 raw"))
+        s.add(EmailRecord(message_id="<other@example.org>", direction="in",
+                          chat_id="someone@example.org", sender="someone@example.org",
+                          subject="keep this mail", status="accepted", raw=b"keep"))
+        await s.flush()
+        s.add(EmailAttachment(email_id=record.id, filename="QUUX99.pdf",
+                              content_type="application/pdf", size=6, data=b"QUUX99"))
+        customer_id = await s.scalar(select(Conversation.customer_id).where(
+            Conversation.channel == "email"))
+    assert customer_id is not None
+    monkeypatch.setenv("CRMBOT_DATABASE_URL", core.settings.database_url)
+    out = tmp_path / "export.json"
+    assert await _cli(["customer", "export", str(customer_id), "--out", str(out)]) == 0
+    tables = json.loads(out.read_text("utf-8"))["tables"]
+    assert len(tables["email_messages"]) == 2 and len(tables["email_attachments"]) == 1
+    assert "keep this mail" not in out.read_text("utf-8")
+
+    assert await _cli(["customer", "erase", str(customer_id), "--yes"]) == 0
+    dump = await _dump(core)
+    leaks = [line for line in dump.splitlines()
+             if "QUUX99" in line or "mallory" in line.lower() or "Mailer" in line]
+    assert leaks == []
+    assert "keep this mail" in dump and "someone@example.org" in dump, "others untouched"
+
+
+def test_every_table_is_covered_by_export_and_erase() -> None:
+    assert uncovered() == []
+
+
+def test_a_new_table_with_personal_data_is_caught() -> None:
+    from sqlalchemy import Column, ForeignKey, Integer, String, Table
+
+    orphan = Table("loyalty_cards", Base.metadata, Column("id", Integer, primary_key=True),
+                   Column("holder_name", String(100)))
+    child = Table("ticket_notes", Base.metadata, Column("id", Integer, primary_key=True),
+                  Column("ticket_id", ForeignKey("tickets.id")), Column("note", String(500)))
+    try:
+        problems = uncovered()
+    finally:
+        Base.metadata.remove(orphan)
+        Base.metadata.remove(child)
+    assert any("loyalty_cards" in p for p in problems), problems
+    assert any("ticket_notes.note" in p for p in problems), problems
+    assert uncovered() == []

@@ -9,7 +9,6 @@ and every unsafe request there must carry the session's CSRF token.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from bot.api.base import ApiError, Handler, Role, error_response, registry
 from storage import admin as repo
+from storage.clean import same_secret
 
 API_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/admin"
@@ -86,7 +86,7 @@ async def token_principal(app: web.Application, secret: str) -> Principal | None
 
     core = app[CORE]
     bootstrap = core.settings.admin_token
-    if bootstrap and hmac.compare_digest(secret.encode(), bootstrap.encode()):
+    if bootstrap and same_secret(secret, bootstrap):
         return Principal(BOOTSTRAP_ACTOR, "admin", "bootstrap")
     async with core.sessions.begin() as session:
         row = await repo.find_token(session, secret)
@@ -119,7 +119,7 @@ async def _csrf_ok(request: web.Request, expected: str | None) -> bool:
     ):
         value = (await request.post()).get("_csrf")
         given = value if isinstance(value, str) else None
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and same_secret(given, expected)
 
 
 def _denied_anonymous(request: web.Request, area: str) -> web.StreamResponse:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import ValidationError
 
+from storage.clean import BadInput, db_id, loads
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Role = Literal["public", "agent", "admin"]
 JSON = dict[str, Any]
@@ -126,9 +128,9 @@ async def json_body(request: web.Request) -> JSON:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     try:
-        data = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        data = loads(await request.read())
+    except BadInput as exc:
+        raise ApiError(exc.status, "invalid_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
     return data
@@ -156,10 +158,11 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 
 def path_int(request: web.Request, name: str) -> int:
+    """A database id from the path: a positive integer below 2^63 (storage/clean.py)."""
     try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer", name) from None
+        return db_id(request.match_info[name], name)
+    except BadInput as exc:
+        raise ApiError(400, "invalid_parameter", str(exc), name) from None
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:

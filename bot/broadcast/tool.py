@@ -22,6 +22,7 @@ from bot.broadcast import service
 from bot.broadcast.spec import BroadcastSpec, load_file, parse
 from bot.broadcast.store import TransitionError
 from bot.config import Settings
+from bot.dbtool import cli_id
 from bot.dbtool import tool_sessions as _sessions
 
 T = TypeVar("T")
@@ -64,7 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     prev.add_argument("target", help="broadcast id or spec file")
     prev.set_defaults(func=cmd_preview)
     send = sub.add_parser("send", help="start sending (or schedule with --at)")
-    send.add_argument("id", type=int)
+    send.add_argument("id", type=cli_id)
     send.add_argument("--at", type=_when, help="start time, ISO 8601 with zone")
     send.set_defaults(func=cmd_action, action="send")
     for action, text in (("pause", "pause a broadcast"), ("resume", "resume a broadcast"),
@@ -72,10 +73,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                          ("resend-uncertain", "send again to recipients left uncertain by a "
                           "crash (they may get it twice)")):
         p = sub.add_parser(action, help=text)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=cli_id)
         p.set_defaults(func=cmd_action, action=action)
     st = sub.add_parser("status", help="progress: sent / failed / unreachable / pending")
-    st.add_argument("id", type=int)
+    st.add_argument("id", type=cli_id)
     st.add_argument("--watch", action="store_true", help="follow until done")
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)

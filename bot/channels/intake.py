@@ -12,8 +12,6 @@ Without that setting the endpoint is closed (403).
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from bot.channels.base import RateLimit, SendResult
 from bot.channels.web.abuse import AbuseLimiter, client_ip, too_many
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage, OutboundMessage
+from storage.clean import BadInput, loads, same_secret
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -76,8 +75,10 @@ def setup(app: web.Application, core: Core) -> None:
     app.router.add_post("/api/v1/feedback", post_feedback)
 
 
-def _error(status: int, error: str, detail: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": error, "detail": detail, **extra}, status=status)
+def _error(status: int, code: str, message: str, field: str | None = None,
+           headers: dict[str, str] | None = None) -> BadInput:
+    """A refusal in the API's one error shape (rendered by the HTTP edge, bot/web/edge.py)."""
+    return BadInput(message, code, status, field=field, headers=headers)
 
 
 async def post_feedback(request: web.Request) -> web.Response:
@@ -86,24 +87,19 @@ async def post_feedback(request: web.Request) -> web.Response:
     wait = await state.limiter.hit(settings.intake_rate_limit, "intake", client_ip(request))
     if wait:
         return too_many(wait, "intake requests from this address")
-    refused = _authenticate(request, settings.intake_token)
-    if refused is not None:
-        return refused
+    _authenticate(request, settings.intake_token)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "too_large", "the body is too large (the limit is 1 MiB)")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, "bad_json", f"the body is not valid JSON: {exc}")
+        raise _error(413, "too_large", "the body is too large (the limit is 1 MiB)") from None
+    data = loads(body)
     if not isinstance(data, dict):
-        return _error(400, "bad_json", "the body must be a JSON object")
+        raise _error(400, "malformed_json", "the body must be a JSON object")
     try:
         item = validate(data, settings.max_message_chars)
     except Invalid as exc:
         status = 413 if exc.field == "text" and "limit" in exc.detail else 422
-        return _error(status, "invalid_field", exc.detail, field=exc.field)
+        raise _error(status, "invalid_field", exc.detail, field=exc.field) from None
     result = await state.core.ingest(to_inbound(item))
     event_id = f"{item['source']}:{item['external_id']}"
     if result.duplicate:
@@ -111,18 +107,16 @@ async def post_feedback(request: web.Request) -> web.Response:
     return web.json_response({"status": "accepted", "id": event_id}, status=202)
 
 
-def _authenticate(request: web.Request, token: str | None) -> web.Response | None:
+def _authenticate(request: web.Request, token: str | None) -> None:
+    """Refuse (403 closed, 401 wrong) before the body is read. aiohttp decodes headers with
+    ``surrogateescape``, so a header of arbitrary bytes is compared as those bytes."""
     if not token:
-        return _error(403, "intake_disabled",
-                      "the intake API is closed: set CRMBOT_INTAKE_TOKEN to open it")
+        raise _error(403, "intake_disabled",
+                     "the intake API is closed: set CRMBOT_INTAKE_TOKEN to open it")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode("utf-8"), token.encode("utf-8")
-    ):
-        response = _error(401, "unauthorized", "send Authorization: Bearer <intake token>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="crmbot intake"'
-        return response
-    return None
+    if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
+        raise _error(401, "unauthorized", "send Authorization: Bearer <intake token>",
+                     headers={"WWW-Authenticate": 'Bearer realm="crmbot intake"'})
 
 
 def _string(data: dict[str, Any], name: str, limit: int, *, required: bool) -> str | None:

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.channels.email.adapter import EmailAdapter, unsubscribe_token
 from bot.channels.email.inbound import MailIntake
 from bot.channels.email.smtpd import start_listener
+from storage.clean import same_secret
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -40,7 +41,7 @@ class EmailChannel:
     async def inbound(self, request: web.Request) -> web.Response:
         token = self.core.settings.email_inbound_token
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        if not token or not same_secret(given, token):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         limit = self.core.settings.email_max_bytes
         raw = await _read_limited(request, limit)

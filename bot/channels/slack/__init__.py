@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +29,7 @@ from bot.channels.slack.desk import SlackDesk
 from bot.channels.slack.events import SlackEvents
 from bot.channels.slack.sla import SlaWatch
 from bot.core import Core
+from storage.clean import BadInput, loads
 
 ROUTE = "/slack/events"
 log = logging.getLogger("crmbot.slack")
@@ -48,7 +51,13 @@ class SlackDeskApp:
         self.sla = SlaWatch(core.sessions, settings, core.services.translator, core.outbox.wake)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Bolt verifies and dispatches; a body Bolt cannot even parse is a clear 400."""
+        """Bolt verifies and dispatches; a body Bolt cannot even parse is a clear 400.
+
+        Before Bolt sees anything, the signature headers must have Slack's shape (Bolt's
+        middleware calls ``int()`` on the timestamp and answers 500 otherwise) and the body must
+        parse within the edge's size and depth limits (storage/clean.py)."""
+        _check_headers(request)
+        _check_body(await request.read(), request.content_type)
         try:
             bolt_request = await to_bolt_request(request)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
@@ -73,6 +82,34 @@ class SlackDeskApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 self.client.session = None
+
+
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def _check_headers(request: web.Request) -> None:
+    """A missing or malformed signature is refused as unauthenticated (401), not parsed."""
+    stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not TIMESTAMP.fullmatch(stamp) or not SIGNATURE.fullmatch(signature):
+        log.warning("Slack request without a well-formed signature from %s", request.remote)
+        raise BadInput("missing or malformed X-Slack-Signature / X-Slack-Request-Timestamp",
+                       "unauthorized", 401)
+
+
+def _check_body(raw: bytes, content_type: str) -> None:
+    """Events come as JSON, interactivity as a form with a JSON ``payload``, slash commands
+    as a plain form: whatever JSON there is must pass the edge's limits."""
+    if content_type == "application/json":
+        loads(raw)
+        return
+    try:
+        form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=200)
+    except ValueError as exc:  # more fields than any Slack form has
+        raise BadInput("too many form fields", "bad_request") from exc
+    for payload in form.get("payload", []):
+        loads(payload)
 
 
 def _well_formed(body: object) -> bool:

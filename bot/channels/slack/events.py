@@ -29,6 +29,7 @@ from bot.channels.slack.text import reply_text
 from bot.core import Core
 from bot.i18n import Translator
 from storage import tickets as repo
+from storage.clean import BadInput, db_id
 from storage.models import Customer, Ticket
 
 log = logging.getLogger("crmbot.slack")
@@ -114,8 +115,8 @@ class SlackEvents:
         container = body.get("container") or {}
         channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
         try:
-            ticket_id = int(action.get("value", ""))
-        except (TypeError, ValueError):
+            ticket_id = db_id(action.get("value", ""), "ticket")
+        except BadInput:
             log.warning("slack action without a ticket number: %r", action)
             await ack()
             return
@@ -140,8 +141,8 @@ class SlackEvents:
         elif verb == "list":
             mine = len(words) > 1 and words[1].lower() == "mine"
             await ack(text=await self._list(user if mine else None))
-        elif verb == "ticket" and len(words) > 1 and words[1].lstrip("#").isdigit():
-            await ack(text=await self._details(int(words[1].lstrip("#"))))
+        elif verb == "ticket" and (ticket_id := _ticket_number(words[1:])) is not None:
+            await ack(text=await self._details(ticket_id))
         elif verb == "help":
             await ack(text=self.t("desk_help"))
         else:
@@ -208,3 +209,11 @@ class SlackEvents:
 
 def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
+def _ticket_number(words: list[str]) -> int | None:
+    """``N`` or ``#N`` as a ticket id; None for anything else (a usage answer, not a crash)."""
+    try:
+        return db_id(words[0].lstrip("#"), "ticket") if words else None
+    except BadInput:
+        return None

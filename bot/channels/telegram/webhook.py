@@ -8,14 +8,13 @@ delivers again, and the inbox drops the repeat by ``update_id``.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
 from bot.channels.telegram.ingest import UpdateSink
+from storage.clean import BadInput, loads, same_secret
 
 log = logging.getLogger("crmbot.telegram")
 
@@ -27,12 +26,12 @@ class WebhookEndpoint:
     """The aiohttp handler; ``sink`` is set once the bot has started (503 until then)."""
 
     def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
+        self._secret = secret
         self.sink: UpdateSink | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, self._secret):
+        given = request.headers.get(SECRET_HEADER, "")
+        if not same_secret(given, self._secret):
             log.warning("telegram webhook: wrong or missing secret token from %s",
                         request.remote)
             return _error(401, "wrong or missing secret token")
@@ -54,9 +53,9 @@ class WebhookEndpoint:
 
 async def _parse(request: web.Request) -> dict[str, Any] | None:
     try:
-        data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        log.warning("telegram webhook: body is not JSON")
+        data = loads(await request.read())
+    except BadInput as exc:
+        log.warning("telegram webhook: body refused: %s", exc)
         return None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         log.warning("telegram webhook: JSON without an integer update_id")

@@ -61,8 +61,8 @@ def _is_loopback(address: str) -> bool:
 def too_many(retry_after: int, what: str) -> web.Response:
     """429 with Retry-After and a JSON body saying what was limited."""
     return web.json_response(
-        {"error": "rate_limited", "detail": f"too many {what}; retry in {retry_after} s",
-         "retry_after": retry_after},
+        {"error": {"code": "rate_limited", "message": f"too many {what}; retry in {retry_after} s",
+                   "retry_after": retry_after}},
         status=429,
         headers={"Retry-After": str(retry_after)},
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from bot.channels.web import store
 from bot.channels.web.abuse import client_ip, too_many
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage
+from storage.clean import BadInput, db_id, loads
 from storage.models import Conversation
 
 if TYPE_CHECKING:
@@ -111,9 +111,10 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     wait = await state.limiter.hit(settings.widget_ip_rate_limit, "ws-connect", ip)
     if wait:
         return too_many(wait, "connections from this address")
+    raw_since = request.query.get("since", "0").strip() or "0"
     try:
-        since = max(0, int(request.query.get("since", "0")))
-    except ValueError:
+        since = 0 if raw_since == "0" else db_id(raw_since, "since")
+    except BadInput:
         return _refuse(400, "bad_request", "since must be a message id (an integer)")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
@@ -210,7 +211,7 @@ async def _sync_news(state: WebState, conn: Connection) -> None:
 async def _on_frame(state: WebState, conn: Connection, data: str) -> None:
     frame: Any = None
     try:
-        frame = json.loads(data)
+        frame = loads(data, max_bytes=MAX_FRAME)
         if not isinstance(frame, dict):
             raise FrameError("bad_request", "widget_error_generic")
         if frame.get("type") == "ping":
@@ -220,7 +221,7 @@ async def _on_frame(state: WebState, conn: Connection, data: str) -> None:
     except FrameError as err:
         cid = frame.get("id") if isinstance(frame, dict) else None
         await conn.send(_error_frame(state, conn, cid if isinstance(cid, str) else None, err))
-    except json.JSONDecodeError:
+    except BadInput:  # not JSON, nested too deep, or too large: the socket stays open
         await conn.send(_error_frame(state, conn, None,
                                      FrameError("bad_request", "widget_error_generic")))
 
