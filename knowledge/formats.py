@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge.entries import KBEntry
+from storage.clean import clean
 
 FORMATS = ("yaml", "json", "jsonl", "csv")
 CSV_FIELDS = ("id", "locale", "question", "phrasings", "answer", "tags", "enabled")
@@ -64,7 +65,8 @@ def loads(text: str, fmt: str, source: str = "<input>") -> list[KBEntry]:
     entries: list[KBEntry] = []
     seen: dict[tuple[str, str], int] = {}
     try:
-        rows = list(readers[fmt](text))
+        # lone surrogates and NUL (JSON escapes can carry both) become U+FFFD: storable
+        rows = [(line, clean(row)) for line, row in readers[fmt](text)]
     except ValueError as exc:
         raise KBFormatError(source, [str(exc)]) from None
     except RecursionError:

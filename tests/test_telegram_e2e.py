@@ -350,3 +350,20 @@ async def test_polling_counts(tg: Harness) -> None:
     count_stmt = select(func.count()).select_from(InboundEvent)
     async with tg.core.sessions() as s:
         assert await s.scalar(count_stmt) == 5
+
+
+async def test_a_token_telegram_refuses_fails_start_up_naming_the_setting(db_url: str) -> None:
+    """getMe answering 401 is a start-up error, not a retry loop; the real client library
+    talks to the fake Bot API, which refuses any token but its own."""
+    from bot.config import ConfigError
+
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        settings = make_settings(db_url, telegram_token="999:bogus", telegram_api_url=fake.url)
+        runner = web.AppRunner(build_app(settings))
+        with pytest.raises(ConfigError, match="CRMBOT_TELEGRAM_TOKEN was refused"):
+            await runner.setup()
+        await runner.cleanup()
+    finally:
+        await fake.close()

@@ -15,6 +15,7 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
 from bot.channels.email.text import html_to_text, strip_reply
+from storage.clean import clean_text
 
 MSGID = re.compile(r"<[^<>\s]{1,250}>")
 BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
@@ -77,12 +78,12 @@ def _parsed(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> ParsedM
         raise MalformedMail("no valid From address")
     ids = MSGID.findall(str(msg.get("Message-ID", "")))
     language = str(msg.get("Content-Language", "") or "").split(",")[0].strip()[:2].lower()
-    return ParsedMail(
-        message_id=ids[0] if ids else fallback_message_id(raw),
+    return ParsedMail(  # encoded words and bodies can carry NUL: clean_text makes them storable
+        message_id=clean_text(ids[0]) if ids else fallback_message_id(raw),
         sender=address,
-        display_name=name.strip()[:200],
-        subject=" ".join(str(msg.get("Subject", "")).split())[:500],
-        text=strip_reply(_body_text(msg)),
+        display_name=clean_text(name.strip()[:200]),
+        subject=clean_text(" ".join(str(msg.get("Subject", "")).split())[:500]),
+        text=clean_text(strip_reply(_body_text(msg))),
         in_reply_to=tuple(MSGID.findall(str(msg.get("In-Reply-To", "")))),
         references=tuple(MSGID.findall(str(msg.get("References", ""))))[-20:],
         language=language or None,

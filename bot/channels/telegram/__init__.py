@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 
 from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, BotIdentity
@@ -25,6 +25,7 @@ from bot.channels.telegram.ingest import UpdateSink
 from bot.channels.telegram.polling import Poller, run_as_leader
 from bot.channels.telegram.request import DEFAULT_TIMEOUT, AiohttpRequest
 from bot.channels.telegram.webhook import PATH, WebhookEndpoint
+from bot.config import ConfigError
 from bot.core import Core
 
 __all__ = ["TelegramRuntime", "build_bot", "setup"]
@@ -32,6 +33,7 @@ __all__ = ["TelegramRuntime", "build_bot", "setup"]
 log = logging.getLogger("crmbot.telegram")
 
 MAX_START_BACKOFF = 60.0
+TOKEN_CHECK_SECONDS = 10.0
 
 
 class TelegramRuntime:
@@ -82,6 +84,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         bot = build_bot(settings.telegram_token or "", settings.telegram_api_url, session,
                         settings.telegram_timeout)
+        await _check_token(bot)
         runtime.bot = bot
         runtime.core.registry.add(TelegramChannel(bot, settings.telegram_global_rate))
         task = asyncio.create_task(_start(runtime, bot), name="crmbot-telegram")
@@ -122,12 +125,30 @@ async def _connect(bot: Bot) -> BotIdentity:
     return BotIdentity(id=bot.id, username=bot.username)
 
 
+async def _check_token(bot: Bot) -> None:
+    """One getMe before serving. A token Telegram refuses (401) will never work: that is a
+    start-up error naming the setting, not a retry loop. Anything else (the Bot API away, a
+    timeout) is left to the background start, which retries without holding up the rest."""
+    try:
+        await asyncio.wait_for(bot.initialize(), timeout=TOKEN_CHECK_SECONDS)
+    except InvalidToken as exc:
+        raise ConfigError(
+            "CRMBOT_TELEGRAM_TOKEN was refused by Telegram (getMe answered "
+            f"{exc.message!r}); copy the token @BotFather gave you"
+        ) from None
+    except (TelegramError, TimeoutError) as exc:
+        log.warning("telegram: getMe failed at start-up (%s); retrying in the background", exc)
+
+
 async def _retrying(what: str, call: object) -> None:
     delay = 1.0
     while True:
         try:
             await call()  # type: ignore[operator]
             return
+        except InvalidToken:
+            log.critical("telegram: %s: CRMBOT_TELEGRAM_TOKEN was revoked; channel stopped", what)
+            raise
         except TelegramError as exc:
             log.error("telegram: %s failed (%s); retrying in %.0fs", what, exc, delay)
             await asyncio.sleep(delay)
