@@ -141,7 +141,7 @@ async def test_http_inbound_auth_attachments_and_rate_limit(email_env: EmailEnv)
     status, _ = await env.post(mail.as_bytes(), token="wrong-token-wrong-token")
     assert status == 401
     status, body = await env.post(b"  ")
-    assert status == 400 and "raw RFC 822" in body["error"]
+    assert status == 400 and "raw RFC 822" in body["error"]["message"]
     status, body = await env.post(mail.as_bytes())
     assert status == 200 and body["outcome"] == "accepted"
     status, body = await env.post(mail.as_bytes())

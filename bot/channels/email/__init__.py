@@ -19,7 +19,7 @@ from aiohttp import web
 from bot.channels.email.adapter import EmailAdapter, unsubscribe_token
 from bot.channels.email.inbound import MailIntake
 from bot.channels.email.smtpd import start_listener
-from storage.clean import same_secret
+from storage.clean import BadInput, same_secret
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -42,12 +42,11 @@ class EmailChannel:
         token = self.core.settings.email_inbound_token
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not token or not same_secret(given, token):
-            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+            raise BadInput("missing or wrong bearer token", "unauthorized", 401)
         limit = self.core.settings.email_max_bytes
         raw = await _read_limited(request, limit)
         if not raw.strip():
-            return web.json_response({"error": "empty body: post the raw RFC 822 mail"},
-                                     status=400)
+            raise BadInput("empty body: post the raw RFC 822 mail", "empty_body")
         result = await self.intake.receive(raw, request.headers.get("X-Envelope-From"))
         body = {"outcome": result.outcome, "detail": result.detail}
         headers = {"Retry-After": result.detail.split()[-1].rstrip("s")} \

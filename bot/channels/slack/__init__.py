@@ -63,10 +63,10 @@ class SlackDeskApp:
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             # JSON errors, and Bolt's own parsing of an envelope of an unexpected shape
             log.warning("malformed Slack request from %s: %s", request.remote, exc)
-            return web.json_response({"error": "malformed request body"}, status=400)
+            raise BadInput("malformed request body", "malformed_body") from None
         if not _well_formed(bolt_request.body):
             log.warning("Slack request of an unexpected shape from %s", request.remote)
-            return web.json_response({"error": "unexpected request shape"}, status=400)
+            raise BadInput("unexpected request shape", "unexpected_shape")
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         response: web.StreamResponse = await to_aiohttp_response(bolt_response)
         return response

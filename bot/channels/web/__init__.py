@@ -19,6 +19,7 @@ from bot.channels.web.adapter import Hub, WebChannel
 from bot.channels.web.socket import chat_ws, origin_allowed
 from bot.channels.web.tokens import TokenSigner, load_secret
 from bot.i18n import normalise_locale
+from storage.clean import BadInput
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -94,7 +95,8 @@ async def ui_texts(request: web.Request) -> web.Response:
     state = request.app[WEB]
     settings = state.core.settings
     if not origin_allowed(request, settings.widget_origins):
-        return web.json_response({"error": "origin_not_allowed"}, status=403)
+        raise BadInput("this site may not embed the chat (see CRMBOT_WIDGET_ALLOWED_ORIGINS)",
+                       "origin_not_allowed", 403)
     locale = normalise_locale(request.query.get("lang")) or settings.default_locale
     t = state.core.services.translator
     body = {"locale": locale, "texts": {key[7:]: t.t(key, locale) for key in UI_KEYS}}

@@ -94,8 +94,9 @@ def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     return origin == own or origin in allowed
 
 
-def _refuse(status: int, error: str, detail: str) -> web.Response:
-    return web.json_response({"error": error, "detail": detail}, status=status)
+def _refuse(status: int, code: str, message: str) -> web.Response:
+    """A refused connection, in the API's one error shape (before the WebSocket upgrade)."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
