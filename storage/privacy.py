@@ -229,8 +229,8 @@ _KEEP = object()
 
 def _scrubbed(table: str, column: Column[Any], value: Any, pseudonyms: dict[str, str]) -> Any:
     name = column.name
-    if (table, name) in MACHINE_KEYS:
-        return _KEEP
+    if (table, name) in MACHINE_KEYS or name in NOT_PERSONAL.get(table, ()):
+        return _KEEP  # a declared code or status (messages.sender is "bot", not a person)
     if name in PSEUDONYMISED and isinstance(value, str):
         return pseudonyms.setdefault(value, f"erased-{secrets.token_hex(8)}")
     if isinstance(column.type, LargeBinary):  # raw mails, attachment bytes
