@@ -284,19 +284,15 @@ class Processor:
         """The retry after a handler failed: the handlers run in a savepoint, and a failure
         is recorded on the event instead of rolling everything back."""
         async with self._sessions.begin() as session:
-            if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
+            row = await self._locked_next(session, cid)
+            if row is None:
                 return _Outcome.STOP
-            rows = await self._next_events(session, [cid])
-            if not rows:
-                return _Outcome.STOP
-            event, conversation, customer, identity, pending = rows[0]
+            event, conversation, customer, identity, pending = row
             ctx = self._runner.context(session, event, conversation, customer, identity)
             handled = await self._runner.run_guarded(session, ctx, event, self.retry)
             if handled:
                 await mark_processed(session, [(event, ctx.customer)])
-        if not handled:
-            return _Outcome.STOP
-        return _Outcome.MORE if pending > 1 else _Outcome.LAST
+        return _after(handled, pending)
 
     async def _record_failure(self, cid: int, exc: Exception) -> _Outcome:
         """The conversation's oldest due event failed outside the handlers: count the attempt
@@ -304,20 +300,23 @@ class Processor:
         the database is away: the poll tries the conversation again later."""
         try:
             async with self._sessions.begin() as session:
-                if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
+                row = await self._locked_next(session, cid)
+                if row is None:
                     return _Outcome.STOP
-                rows = await self._next_events(session, [cid])
-                if not rows:
-                    return _Outcome.STOP
-                event, *_, pending = rows[0]
-                ctx = self._context_or_none(session, rows[0])
+                event, *_, pending = row
+                ctx = self._context_or_none(session, row)
                 dead = await self._runner.failed(session, ctx, event, exc, self.retry)
         except Exception:
             log.exception("cannot record the failure of conversation %s; will retry", cid)
             return _Outcome.STOP
-        if not dead:
-            return _Outcome.STOP
-        return _Outcome.MORE if pending > 1 else _Outcome.LAST
+        return _after(dead, pending)
+
+    async def _locked_next(self, session: AsyncSession, cid: int) -> _Next | None:
+        """The conversation's oldest due event, if this transaction could lock it."""
+        if not await advisory_xact_lock(session, LOCK_NAMESPACE, cid):
+            return None
+        rows = await self._next_events(session, [cid])
+        return rows[0] if rows else None
 
     def _context_or_none(self, session: AsyncSession, row: _Next) -> Context | None:
         """The handler context, or None when the event's payload cannot even be decoded."""
@@ -334,3 +333,10 @@ class Processor:
             return []
         result = await session.execute(_NEXT_EVENTS, {"cids": cids, "now": utcnow()})
         return cast(list[_Next], list(result.all()))
+
+
+def _after(done: bool, pending: int) -> _Outcome:
+    """What a transaction that handled (or closed) one event means for its conversation."""
+    if not done:
+        return _Outcome.STOP
+    return _Outcome.MORE if pending > 1 else _Outcome.LAST

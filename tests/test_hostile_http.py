@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from bot.app import CORE, build_app
 from storage.models import InboundEvent
-from tests.conftest import make_settings
+from tests.conftest import _truncate_all, make_settings
 from tests.fakes.slack import FakeSlack, SlackSigner
 from tests.fakes.telegram import FakeTelegram
 
@@ -82,8 +82,16 @@ class Server:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per backend: PostgreSQL refuses what SQLite stores (NUL, for one)."""
+    if request.param == "postgresql":
+        db_url: str = request.getfixturevalue("pg_migrated")
+        asyncio.run(_truncate_all(db_url))
+    else:
+        db_url = f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fuzz.db'}"
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -93,9 +101,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tg, slack = FakeTelegram(), FakeSlack()
         await tg.start()
         await slack.start()
-        db = Path(tmp_path_factory.mktemp("fuzz")) / "fuzz.db"
         st_ = make_settings(
-            f"sqlite+aiosqlite:///{db}", telegram_token=tg.token, telegram_api_url=tg.url,
+            db_url, telegram_token=tg.token, telegram_api_url=tg.url,
             telegram_mode="webhook", telegram_webhook_secret=SECRET,
             slack_bot_token=slack.token, slack_signing_secret=SLACK_SECRET,
             slack_api_url=slack.base_url, slack_support_channel="C0SUPPORT",
