@@ -161,7 +161,7 @@ def abstention_curve(
     rows: dict[float, list[tuple[float, float, float]]] = {t: [] for t in THRESHOLDS}
     for seed in OOS_SEEDS:
         kept, relabelled = with_oos(entries, queries, seed)
-        matcher = _Replay(build_matcher(kept, kept[0].locale, kind=kind))
+        matcher = _Replay(build_matcher(kept, kept[0].locale, threshold=0.0, kind=kind))
         for threshold in THRESHOLDS:
             matcher.threshold = threshold
             r = evaluate(matcher, relabelled)

@@ -184,7 +184,8 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     entries = asyncio.run(load_entries(settings, args.kb, None))
     matcher = build_matcher(
-        entries, settings.default_locale, settings.match_threshold, settings.matcher
+        entries, settings.default_locale, settings.match_threshold, settings.matcher,
+        settings.match_wrong_cost,
     )
     result = evaluate(matcher, load_queries(args.queries))
     print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     kb_seed: Path | None = SAMPLE_KB
     admin_token: str | None = None
     match_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    match_wrong_cost: float = Field(default=4.0, ge=1.0, le=100.0)
     matcher: Literal["default", "lexical", "semantic"] = "default"
     max_message_chars: int = Field(default=4000, ge=100, le=100_000)
 

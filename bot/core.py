@@ -109,7 +109,8 @@ def build_core(
     services = Services(
         settings=settings,
         kb=KnowledgeService(
-            settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher
+            settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher,
+            wrong_cost=settings.match_wrong_cost,
         ),
         translator=Translator(),
         desk=NullDesk(),

@@ -31,10 +31,12 @@ class KnowledgeService:
         threshold: float | None = None,
         kind: str = "default",
         check_interval: float = 1.0,
+        wrong_cost: float = 4.0,
     ) -> None:
         self.default_locale = default_locale
         self._threshold = threshold
         self._kind = kind
+        self._wrong_cost = wrong_cost
         self._check_interval = check_interval
         self._revision = -1
         self._checked_at = 0.0
@@ -66,7 +68,8 @@ class KnowledgeService:
     async def _load(self, entries: Sequence[KBEntry], revision: int) -> None:
         started = time.perf_counter()
         matcher = await asyncio.to_thread(
-            build_matcher, entries, self.default_locale, self._threshold, self._kind
+            build_matcher, entries, self.default_locale, self._threshold, self._kind,
+            self._wrong_cost,
         )
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision

@@ -63,6 +63,7 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
     """Run every query through ``matcher`` and summarise accuracy, abstention and latency."""
     latencies: list[float] = []
     in_scope = correct = top1 = answered = answered_right = oos = oos_abstained = 0
+    suggested = suggested_right = 0
     confusions: Counter[tuple[str, str]] = Counter()
     for query in queries:
         started = time.perf_counter()
@@ -77,6 +78,9 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
         if got is not None:
             answered += 1
             answered_right += got == query.expected
+        else:  # the customer is offered the top candidates to choose from
+            suggested += 1
+            suggested_right += query.expected in {c.entry_id for c in result.candidates[:3]}
         correct += got == query.expected
         guess = result.best.entry_id if result.best else None
         top1 += guess == query.expected
@@ -90,6 +94,7 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
         "top1_accuracy": _ratio(top1, in_scope),
         "answered_accuracy": _ratio(answered_right, answered),
         "abstain_rate_in_scope": _ratio(in_scope - answered, in_scope),
+        "suggest_hit_rate": _ratio(suggested_right, suggested),
         "oos_recall": _ratio(oos_abstained, oos),
         "latency_ms_p50": _percentile(latencies, 50),
         "latency_ms_p99": _percentile(latencies, 99),
@@ -128,6 +133,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"top-1 accuracy (best guess):        {pct('top1_accuracy')}",
         f"accuracy of given answers:          {pct('answered_accuracy')}",
         f"in-scope questions not answered:    {pct('abstain_rate_in_scope')}",
+        f"right entry among the suggestions:  {pct('suggest_hit_rate')}",
         f"out-of-scope questions abstained:   {pct('oos_recall')}",
         f"latency p50 / p99:                  {ms('latency_ms_p50')} / {ms('latency_ms_p99')}",
     ]

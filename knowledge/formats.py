@@ -66,7 +66,8 @@ def loads(text: str, fmt: str, source: str = "<input>") -> list[KBEntry]:
     seen: dict[tuple[str, str], int] = {}
     try:
         # lone surrogates and NUL (JSON escapes can carry both) become U+FFFD: storable
-        rows = [(line, clean(row)) for line, row in readers[fmt](text)]
+        rows = [(line, row if isinstance(row, _BadRow) else clean(row))
+                for line, row in readers[fmt](text)]
     except ValueError as exc:
         raise KBFormatError(source, [str(exc)]) from None
     except RecursionError:

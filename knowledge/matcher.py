@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from knowledge import calibration
 from knowledge import static_vectors as sv
 from knowledge._index import (
     ANSWER_WEIGHT,
@@ -115,8 +116,12 @@ class LexicalMatcher:
         default_locale: str,
         threshold: float = DEFAULT_THRESHOLD,
         static: bool = True,
+        thresholds: dict[str, float] | None = None,
     ) -> None:
         self.threshold = threshold
+        #: Per-locale thresholds fitted on this KB (knowledge/calibration.py); a locale
+        #: without one uses ``threshold``.
+        self.thresholds = dict(thresholds or {})
         self._default_locale = default_locale
         self._groups = _by_locale(entries)
         self._indexes = {
@@ -153,10 +158,15 @@ class LexicalMatcher:
         fallback: tuple[Candidate, ...] = ()
         for loc in dict.fromkeys((locale, self._default_locale)):
             candidates = self._rank(text, loc, max(limit, 1))
-            if candidates and candidates[0].score >= self.threshold:
+            if candidates and candidates[0].score >= self.thresholds.get(loc, self.threshold):
                 return MatchResult(candidates[:limit], True)
             fallback = fallback or candidates
         return MatchResult(fallback[:limit], False)
+
+    def best_of(self, text: str, locale: str) -> tuple[str | None, float]:
+        """The best entry of ``locale`` alone and its confidence (for calibration)."""
+        ranked = self._rank(text, locale, 1)
+        return (ranked[0].entry_id, ranked[0].score) if ranked else (None, 0.0)
 
     def _rank(self, text: str, locale: str, limit: int) -> tuple[Candidate, ...]:
         scored = self.scores(text, locale)
@@ -217,11 +227,14 @@ def build_matcher(
     default_locale: str = "en",
     threshold: float | None = None,
     kind: str = "default",
+    wrong_cost: float = calibration.WRONG_COST,
 ) -> Matcher:
     """Build a matcher over ``entries``.
 
     ``kind``: "default" (lexical + static vectors), "lexical" (without the vectors: the default
-    before issue 11's third pass) or "semantic" (optional extra).
+    before issue 11's third pass) or "semantic" (optional extra). Without a fixed
+    ``threshold``, each locale's threshold is fitted on the KB's own wordings at the cost of a
+    wrong answer ``wrong_cost`` (knowledge/calibration.py).
     """
     if kind not in ("default", "lexical", "semantic"):
         raise ValueError(
@@ -232,5 +245,26 @@ def build_matcher(
 
         chosen = SEMANTIC_THRESHOLD if threshold is None else threshold
         return build_semantic(entries, default_locale, chosen)
-    chosen = DEFAULT_THRESHOLD if threshold is None else threshold
-    return LexicalMatcher(entries, default_locale, chosen, static=kind == "default")
+    static = kind == "default"
+    if threshold is not None:
+        return LexicalMatcher(entries, default_locale, threshold, static=static)
+    fitted = fit_thresholds(entries, static, wrong_cost)
+    return LexicalMatcher(entries, default_locale, DEFAULT_THRESHOLD, static, fitted)
+
+
+def fit_thresholds(
+    entries: Sequence[KBEntry], static: bool, wrong_cost: float = calibration.WRONG_COST
+) -> dict[str, float]:
+    """Each locale's threshold fitted on its own entries (locales too small keep the default)."""
+    fitted: dict[str, float] = {}
+    for locale in sorted({e.locale for e in entries if e.enabled}):
+        def factory(kept: Sequence[KBEntry], locale: str = locale) -> calibration.Ranker:
+            return LexicalMatcher(kept, locale, static=static).best_of
+        found = calibration.fit_threshold(entries, locale, factory, wrong_cost)
+        if found is not None:
+            # Never more cautious than the shipped default: held-out wordings of a small KB
+            # are few and noisy (14 entries: 0.55-0.85 across locales), and the default is
+            # already the cautious end (docs/matching.md, per-KB thresholds).
+            fitted[locale] = min(found, DEFAULT_THRESHOLD)
+    log.debug("fitted thresholds: %s", fitted)
+    return fitted
