@@ -16,8 +16,10 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.core import Core, build_core
+from bot.keys import CORE
 
-CORE = web.AppKey("core", Core)
+__all__ = ["CORE", "build_app", "run", "serve"]
+
 MAX_BODY = 1024 * 1024
 
 log = logging.getLogger("crmbot.app")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import deadletter, language, metrics
 from bot.context import Context, Services
@@ -33,13 +33,15 @@ class EventRunner:
         self._services = services
         self._dispatcher = dispatcher
 
-    async def refresh_kb(self, session: AsyncSession) -> None:
-        """Pick up knowledge-base edits once per transaction, before any handler runs; a
-        failure counts as a handler failure (the guarded retry records it on the event)."""
+    async def refresh_kb(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Pick up knowledge-base edits before a batch, in a session of its own: a rebuild
+        can take seconds after a big edit and must not hold the batch's transaction and its
+        conversations' locks. A failed refresh keeps the current matcher (answers go on)."""
         try:
-            await self._services.kb.refresh(session)
-        except Exception as exc:
-            raise HandlerFailed from exc
+            await self._services.kb.refresh_from(sessions, force=False)
+        except Exception:
+            log.exception("knowledge base refresh failed; answering from revision %s",
+                          self._services.kb.revision)
 
     async def run_unguarded(self, ctx: Context, event: InboundEvent) -> None:
         """The common case: no savepoint. A handler error is re-raised as HandlerFailed, and
@@ -57,7 +59,6 @@ class EventRunner:
         the event stays pending for another attempt (a dead letter counts as handled)."""
         try:
             async with session.begin_nested():
-                await self._services.kb.refresh(session)
                 routed = await self._dispatcher.dispatch(ctx)
         except Exception as exc:
             await _reload(session, ctx, event)

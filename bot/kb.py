@@ -61,9 +61,12 @@ class KnowledgeService:
             entries = await kb_repo.list_entries(session)
             await self._load(entries, revision)
 
-    async def refresh_from(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def refresh_from(
+        self, sessions: async_sessionmaker[AsyncSession], *, force: bool = True
+    ) -> None:
+        """Refresh in a short session of its own (never inside a caller's transaction)."""
         async with sessions() as session:
-            await self.refresh(session, force=True)
+            await self.refresh(session, force=force)
 
     async def _load(self, entries: Sequence[KBEntry], revision: int) -> None:
         started = time.perf_counter()

@@ -253,11 +253,10 @@ class Processor:
 
     async def _attempt_batch(self, cids: list[int]) -> dict[int, _Outcome]:
         outcomes = dict.fromkeys(cids, _Outcome.STOP)
+        await self._runner.refresh_kb(self._sessions)  # outside the batch's transaction
         async with self._sessions.begin() as session:
             locked = await advisory_xact_locks(session, LOCK_NAMESPACE, cids)
             rows = await self._next_events(session, locked)
-            if rows:
-                await self._runner.refresh_kb(session)
             reads = await self._batch_reads(session, [row[1] for row in rows])
             handled: list[tuple[InboundEvent, Customer]] = []
             for event, conversation, customer, identity, pending in rows:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from bot.app import CORE, build_app
+from bot.app import build_app
 from bot.config import Settings
 from bot.core import Core
+from bot.keys import CORE
 from storage import admin as repo
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"

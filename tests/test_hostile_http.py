@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.app import CORE, build_app
+from bot.app import build_app
+from bot.keys import CORE
 from storage.models import InboundEvent
 from tests.conftest import _truncate_all, make_settings
 from tests.fakes.slack import FakeSlack, SlackSigner

@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.app import CORE, build_app
+from bot.app import build_app
 from bot.config import Settings
 from bot.core import Core
+from bot.keys import CORE
 
 
 @dataclass

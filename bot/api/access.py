@@ -25,7 +25,7 @@ from bot.api.base import (
     path_int,
     validation_error,
 )
-from bot.app import CORE
+from bot.keys import CORE
 from storage import admin as repo
 from storage import unanswered
 from storage.models_admin import ApiToken

@@ -82,7 +82,7 @@ async def bearer_principal(request: web.Request) -> Principal | None:
 
 async def token_principal(app: web.Application, secret: str) -> Principal | None:
     """The bootstrap CRMBOT_ADMIN_TOKEN or a live stored token."""
-    from bot.app import CORE
+    from bot.keys import CORE
 
     core = app[CORE]
     bootstrap = core.settings.admin_token
@@ -97,7 +97,7 @@ async def token_principal(app: web.Application, secret: str) -> Principal | None
 
 
 async def session_principal(request: web.Request) -> Principal | None:
-    from bot.app import CORE
+    from bot.keys import CORE
 
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:

@@ -12,10 +12,10 @@ from aiohttp import web
 
 from bot.api.auth import principal
 from bot.api.base import ApiError, ApiRoute, Param, json_body, not_found, path_int
-from bot.app import CORE
 from bot.broadcast import service
 from bot.broadcast.spec import BroadcastSpec, parse
 from bot.broadcast.store import TransitionError
+from bot.keys import CORE
 
 BASE = "/api/v1/broadcasts"
 ONE = BASE + "/{id}"

@@ -27,7 +27,7 @@ from bot.api.base import (
     query_choice,
     validation_error,
 )
-from bot.app import CORE
+from bot.keys import CORE
 from knowledge.entries import KBEntry
 from knowledge.formats import FORMATS, KBFormatError, dumps, loads
 from storage import kb as kb_repo

@@ -24,7 +24,7 @@ from bot.api.base import (
     path_int,
     query_choice,
 )
-from bot.app import CORE
+from bot.keys import CORE
 from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
 
 STATUSES = ("open", "claimed", "resolved")

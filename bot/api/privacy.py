@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.api.auth import principal
 from bot.api.base import ApiError, ApiRoute, Param, json_body, not_found, path_int
-from bot.app import CORE
+from bot.keys import CORE
 from storage import merge as merging
 from storage import privacy
 

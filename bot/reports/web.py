@@ -16,8 +16,8 @@ from tempfile import TemporaryDirectory
 from aiohttp import web
 
 from bot.api.base import ApiError, ApiRoute, Param, allow, register
-from bot.app import CORE
 from bot.core import Core
+from bot.keys import CORE
 from bot.reports import render, schedule
 from bot.reports.model import Report
 from bot.reports.period import Period

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.app import CORE
 from bot.broadcast import service
 from bot.broadcast.store import TRANSITIONS, TransitionError
+from bot.keys import CORE
 from bot.web.admin.render import render
 
 #: Buttons offered per broadcast, in this order, where its status allows them.

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.api import kb_ops
 from bot.api.auth import principal
-from bot.app import CORE
+from bot.keys import CORE
 from bot.web.admin.render import LOCALES, render
 from knowledge.entries import KBEntry
 from storage import kb as kb_repo

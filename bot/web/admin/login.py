@@ -16,7 +16,7 @@ from collections import deque
 from aiohttp import web
 
 from bot.api.auth import SESSION_COOKIE, principal, token_principal
-from bot.app import CORE
+from bot.keys import CORE
 from bot.web.admin.render import render
 from storage import admin as repo
 

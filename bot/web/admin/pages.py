@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.api import people
-from bot.app import CORE
+from bot.keys import CORE
 from bot.web.admin.kb_views import entry_url
 from bot.web.admin.render import render
 from storage import admin as admin_repo
