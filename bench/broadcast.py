@@ -20,13 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.broadcast import attach, service
-from bot.broadcast.runner import BroadcastRunner
-from bot.broadcast.spec import parse
-from bot.channels.base import RateLimit, SendResult
 from bot.config import Settings
 from bot.core import build_core
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
+from handlers.broadcast import service
+from handlers.broadcast.runner import BroadcastRunner
+from handlers.broadcast.spec import parse
+from handlers.broadcast.web import attach
 from tests.broadcast_support import seed_customers
 
 

@@ -43,10 +43,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.hours import Team, hours_for
-from bot.reports import render, rollup
-from bot.reports.metrics import Options, build_report
-from bot.reports.model import Report
-from bot.reports.period import Period, local_days
+from handlers.reports import render, rollup
+from handlers.reports.metrics import Options, build_report
+from handlers.reports.model import Report
+from handlers.reports.period import Period, local_days
 from storage.db import create_engine, session_factory, sqlite_reader
 from storage.migrate import upgrade
 from storage.models import Base, Message
@@ -246,7 +246,7 @@ def sample_image(report: Any, path: Path) -> None:
 
     from PIL import Image
 
-    from bot.reports import charts
+    from handlers.reports import charts
 
     tiles = [Image.open(io.BytesIO(charts.png(fig, dpi=80))) for _, fig in
              charts.figures(report)]
@@ -309,7 +309,7 @@ async def measure(url: str, repeat: int, image: Path | None = None,
                   baseline: Path | None = None, sequential: bool = False) -> dict[str, Any]:
     # imported once per process (numpy, scipy, scikit-learn: ~1 s): not a report's cost, and
     # without it the first run of each process (every --baseline run) would carry it
-    from bot.reports import gaps  # noqa: F401
+    from handlers.reports import gaps  # noqa: F401
 
     engine = create_engine(url)
     team = hours_for(None).team("default")

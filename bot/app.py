@@ -76,8 +76,8 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
 def _setup_admin(app: web.Application, core: Core) -> None:
     """The admin REST API (/api/v1) and web UI (/admin/), behind deny-by-default auth."""
     from bot import api
-    from bot.reports import web as reports_web
     from bot.web import admin
+    from handlers.reports import web as reports_web
 
     api.setup(app, core)
     admin.setup(app, core)
@@ -85,15 +85,15 @@ def _setup_admin(app: web.Application, core: Core) -> None:
 
 
 def _setup_channels(app: web.Application, core: Core) -> None:
-    from bot import broadcast
     from bot.channels import intake
     from bot.channels import web as web_channel
     from bot.web import demo
+    from handlers.broadcast import web as broadcast_web
 
     demo.setup(app, core)
     web_channel.setup(app, core)  # the website widget is always on
     intake.setup(app, core)  # closed (403) until CRMBOT_INTAKE_TOKEN is set
-    broadcast.setup(app, core)  # announcements: outbox guard, runner, /api/v1/broadcasts
+    broadcast_web.setup(app, core)  # announcements: outbox guard, runner, /api/v1/broadcasts
     if core.settings.telegram_enabled:
         from bot.channels.telegram import setup as tg_setup
 

@@ -1,7 +1,7 @@
 """Reads every event needs, taken once per processing batch instead of once per event.
 
 Why: nearly every message asks two questions that are almost always "no": is a survey
-question pending in this conversation (handlers/surveys.py), and does a person handle this
+question pending in this conversation (handlers/surveys/router.py), and does a person handle this
 customer's case on another channel (handlers/identity.py ``follows_open_ticket``). Asked per
 event they were two of the five statements per message, and each SELECT also forced a flush of
 the previous event's rows, so a batch could not write its replies in one multi-row INSERT
@@ -23,7 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.surveys import store
+from handlers.surveys import store
 from storage import tickets
 from storage.models import Conversation
 from storage.models_surveys import SurveyRun

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``crmbot broadcast create|preview|send|pause|resume|cancel|status|list``."""
-    from bot.broadcast.tool import add_parsers
+    from handlers.broadcast.tool import add_parsers
 
     add_parsers(sub)
 
@@ -79,15 +79,15 @@ def _events_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _report_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``crmbot report`` (bot/reports/tool.py)."""
-    from bot.reports.tool import add_parser
+    """``crmbot report`` (handlers/reports/tool.py)."""
+    from handlers.reports.tool import add_parser
 
     add_parser(sub)
 
 
 def _survey_parsers(survey: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``crmbot survey list|import|results|send`` (bot/surveys/tool.py)."""
-    from bot.surveys.tool import add_parsers
+    """``crmbot survey list|import|results|send`` (handlers/surveys/tool.py)."""
+    from handlers.surveys.tool import add_parsers
 
     add_parsers(survey)
 

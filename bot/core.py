@@ -18,7 +18,6 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import language, metrics
-from bot.channels.base import ChannelRegistry
 from bot.config import ConfigError, Settings
 from bot.context import Services
 from bot.desk import NullDesk, SupportDesk
@@ -27,6 +26,7 @@ from bot.i18n import Translator
 from bot.kb import KnowledgeService
 from bot.messages import InboundMessage
 from bot.outbox import OutboxDispatcher
+from bot.ports import ChannelRegistry
 from bot.processor import WORKERS, Processor
 from bot.ratelimit import SendThrottle
 from knowledge.formats import load_file

@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
-from bot.channels.base import ChannelAdapter, ChannelRegistry, SendResult
 from bot.messages import OutboundMessage
+from bot.ports import ChannelAdapter, ChannelRegistry, SendResult
 from bot.ratelimit import SendThrottle, scope_key
 from storage import outbox as repo
 from storage.db import uncancelled

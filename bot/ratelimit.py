@@ -16,7 +16,7 @@ from limits import RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from bot.channels.base import RateLimit
+from bot.ports import RateLimit
 
 #: Sends under a global limit of at least this many per window are also spaced evenly
 #: (:meth:`SendThrottle.pace`). A moving window alone lets a whole second's worth go out in one
@@ -110,7 +110,7 @@ class SendThrottle:
         arrivals in one second where the start stamps allowed 146; 0-22 answers 429).
 
         Why not pace here instead: everything between the last check and the platform call
-        is what a crash leaves "uncertain" (bot/broadcast/guard.py). Pacing here kept a queue
+        is what a crash leaves "uncertain" (handlers/broadcast/guard.py). Pacing here kept a queue
         of ~10 checked sends (measured); this check holds a send only after an unusually
         slow check released a bunch at once, and normally not at all."""
         keys = [(_pace_key(channel, lim), lim) for lim in _paced(limits)]

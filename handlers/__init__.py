@@ -1,14 +1,17 @@
-"""Platform-neutral conversation features, one module each, each exposing a ``router``."""
+"""Platform-neutral conversation features, one module or package each, each with a ``router``
+(a package's is in its ``router`` module: surveys, broadcast)."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Router
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing a feature's module must not import the runtime's dispatcher
+    from bot.dispatcher import Router
 
 
 def default_routers() -> list[Router]:
     """Every shipped feature router; the dispatcher orders them by priority."""
     from handlers import (
-        broadcast,
         callback,
         commands,
         escalation,
@@ -19,9 +22,10 @@ def default_routers() -> list[Router]:
         identity,
         intake,
         smalltalk,
-        surveys,
         tickets,
     )
+    from handlers.broadcast import router as broadcast
+    from handlers.surveys import router as surveys
 
     return [
         intake.router,

@@ -129,13 +129,13 @@ def matched_keyword(text: str, keywords: tuple[str, ...]) -> str | None:
 async def on_resolved(ctx: Context, ticket: Ticket) -> None:
     """A ticket was resolved by staff: tell the customer.
 
-    Extension point for the CSAT survey (handlers/surveys.py, built separately): after the
+    Extension point for the CSAT survey (handlers/surveys/router.py, built separately): after the
     resolved message, a survey may be started here, e.g. ``await surveys.start_csat(ctx,
     ticket)``. It runs inside the same transaction as the resolution, so the survey question is
     queued exactly when the ticket is committed as resolved.
     """
     ctx.reply(ctx.t("ticket_resolved", ticket=ticket.id))
-    from handlers import surveys  # late: handlers.surveys imports this module
+    from handlers.surveys import router as surveys  # late: it imports this module
 
     await surveys.start_csat(ctx, ticket)
 

@@ -9,7 +9,7 @@ index (migration 0009reports), plus (migration 0011reports):
   presses, read apart so the plain transcript pass never needs ``messages.text``.
 - ``ix_tickets_backlog``: the backlog count (created before, not resolved by) from the index.
 
-Roll-up (migration 0012reports, bot/reports/rollup.py): ``report_conversation_days`` holds one
+Roll-up (migration 0012reports, handlers/reports/rollup.py): ``report_conversation_days`` holds one
 row per conversation and local day of the report time zone with what the report needs of that
 day's messages (counts by direction and kind, first/last customer message, last KB answer,
 feedback presses). Database triggers on ``messages`` keep it exact on insert, update and

@@ -1,7 +1,7 @@
 """Tables of the surveys feature (issue #6): definitions, runs and answers.
 
 A survey is data (``survey_definitions``: the validated definition as JSON, see
-bot/surveys/definitions.py). Each time a survey is put to one customer there is exactly one
+handlers/surveys/definitions.py). Each time a survey is put to one customer there is exactly one
 ``survey_runs`` row, made unique by ``(survey_id, subject)`` where ``subject`` says why it was
 sent (``ticket:<id>`` for CSAT, ``campaign:<name>:<customer id>`` for a campaign): creating it
 with INSERT … ON CONFLICT DO NOTHING makes sending idempotent and campaigns resumable.

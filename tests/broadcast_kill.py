@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.broadcast import service
-from bot.broadcast.spec import parse
+from handlers.broadcast import service
+from handlers.broadcast.spec import parse
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.broadcast_support import seed_customers

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.base import RateLimit, SendResult
 from bot.messages import InboundMessage, OutboundMessage
+from bot.ports import RateLimit, SendResult
 
 
 @dataclass

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.broadcast import service
-from bot.broadcast.spec import parse
+from handlers.broadcast import service
+from handlers.broadcast.spec import parse
 from tests.admin_support import BOOTSTRAP, Running, browser_session, csrf_of, login, running
 from tests.broadcast_support import seed_customers
 from tests.conftest import make_settings

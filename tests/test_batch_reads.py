@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
 from bot.messages import InboundMessage
-from bot.surveys.campaign import Segment, send_campaign
+from handlers.surveys.campaign import Segment, send_campaign
 from storage.models import Conversation
 from storage.models_surveys import SurveyAnswer
 from tests.helpers import statements

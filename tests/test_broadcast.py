@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.broadcast import service, store
-from bot.broadcast.consent import has_consent, set_consent, set_consent_for_identity
-from bot.broadcast.runner import BroadcastRunner
-from bot.broadcast.spec import parse
 from bot.core import Core
 from bot.messages import OutboundMessage
+from handlers.broadcast import service, store
+from handlers.broadcast.consent import has_consent, set_consent, set_consent_for_identity
+from handlers.broadcast.runner import BroadcastRunner
+from handlers.broadcast.spec import parse
 from storage import outbox as outbox_repo
 from storage.models import Customer, OutboxItem
 from storage.models_broadcast import BroadcastRecipient
@@ -52,7 +52,7 @@ async def customer_of(core: Core, chat: str) -> Customer:
 
 
 def runner_for(core: Core) -> BroadcastRunner:
-    from bot.broadcast import attach
+    from handlers.broadcast.web import attach
 
     runner = attach(core)
     assert isinstance(runner, BroadcastRunner)
@@ -98,7 +98,7 @@ async def test_consent_words_and_commands_in_three_languages(
 
 async def test_opt_in_keeps_a_blanket_survey_opt_out(core: Core, channel: RecordingChannel
                                                      ) -> None:
-    from bot.surveys.campaign import opted_out
+    from handlers.surveys.campaign import opted_out
 
     await say(core, "c1", "hello")
     customer = await customer_of(core, "c1")
@@ -207,7 +207,7 @@ async def test_a_send_cut_short_by_a_crash_is_not_repeated(
 ) -> None:
     """The guard passed (recipient ``sending``), then the process died before the platform's
     answer was recorded: on restart the item is skipped as ``uncertain``, never sent twice."""
-    from bot.broadcast.guard import check
+    from handlers.broadcast.guard import check
 
     await say(core, "a", "/subscribe")
     runner = runner_for(core)

@@ -6,9 +6,9 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.channels.base import RateLimit, SendResult
 from bot.core import Core
 from bot.outbox import OutboxDispatcher
+from bot.ports import RateLimit, SendResult
 from bot.ratelimit import SendThrottle
 from storage.models import InboundEvent, Message, OutboxItem
 from tests.helpers import RecordingChannel, inbound

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from bot.channels.base import RateLimit
+from bot.ports import RateLimit
 from bot.ratelimit import PACE_MIN, WIRE_HEADROOM, SendThrottle
 
 TELEGRAM = (RateLimit("global", 3, 1), RateLimit("chat", 1, 1))

@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.hours import business_seconds_between, hours_for
-from bot.reports import render
-from bot.reports.clock import BusinessClock
-from bot.reports.gaps import find_gaps
-from bot.reports.localday import offset_segments
-from bot.reports.metrics import Options, build_report
-from bot.reports.model import Report
-from bot.reports.period import local_days, resolve
+from handlers.reports import render
+from handlers.reports.clock import BusinessClock
+from handlers.reports.gaps import find_gaps
+from handlers.reports.localday import offset_segments
+from handlers.reports.metrics import Options, build_report
+from handlers.reports.model import Report
+from handlers.reports.period import local_days, resolve
 from storage.db import session_factory
 from tests import report_data
 from tests.report_data import NOW, t
@@ -233,7 +233,7 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
 
 async def test_an_empty_period_draws_a_note_not_a_broken_axis(engine: AsyncEngine) -> None:
     """A new install's first report: every chart says so, with no negative counts axis."""
-    from bot.reports import charts
+    from handlers.reports import charts
 
     async with session_factory(engine)() as session:
         empty = await build_report(session, PERIOD, Options(team=TEAM), NOW)
@@ -349,7 +349,7 @@ async def test_weekly_slack_post(db_url: str, engine: AsyncEngine) -> None:
     """Queued once per week through the outbox; delivered by the real Slack adapter."""
     from bot.app import build_app
     from bot.core import build_core
-    from bot.reports.schedule import latest_slot, post_if_due
+    from handlers.reports.schedule import latest_slot, post_if_due
     from storage.models import OutboxItem
     from tests.conftest import make_settings
     from tests.fakes.slack import FakeSlack

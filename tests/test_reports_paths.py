@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.hours import business_seconds_between, hours_for
-from bot.reports import deflection
-from bot.reports.clock import BusinessClock
-from bot.reports.gaps import _vectorize
-from bot.reports.metrics import _us
-from bot.reports.period import local_days
-from bot.reports.queries import epoch_us
+from handlers.reports import deflection
+from handlers.reports.clock import BusinessClock
+from handlers.reports.gaps import _vectorize
+from handlers.reports.metrics import _us
+from handlers.reports.period import local_days
+from handlers.reports.queries import epoch_us
 from storage.db import session_factory
 from storage.models import Customer, Ticket
 from tests import report_data

@@ -1,4 +1,4 @@
-"""The conversation-day roll-up (bot/reports/rollup.py, migration 0012reports) stays exact.
+"""The conversation-day roll-up (handlers/reports/rollup.py, migration 0012reports) stays exact.
 
 After every kind of change to the transcript (single and bulk inserts, moves in time and
 between conversations, edits of feedback presses, deletes, customer merges, privacy erasure)
@@ -24,10 +24,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.hours import hours_for
-from bot.reports import deflection, rollup
-from bot.reports.localday import as_date, offset_segments
-from bot.reports.metrics import Options, build_report
-from bot.reports.period import Period, local_days
+from handlers.reports import deflection, rollup
+from handlers.reports.localday import as_date, offset_segments
+from handlers.reports.metrics import Options, build_report
+from handlers.reports.period import Period, local_days
 from storage.db import create_engine, session_factory
 from storage.merge import merge_customers, unmerge
 from storage.migrate import alembic_config, upgrade
@@ -434,7 +434,7 @@ async def test_concurrent_writers_keep_rollup_exact(engine: AsyncEngine) -> None
 
 
 async def test_report_rebuilds_for_another_zone_once(engine: AsyncEngine) -> None:
-    from bot.reports.service import make_report
+    from handlers.reports.service import make_report
     from tests.conftest import make_settings
 
     await _built(engine, "UTC")
@@ -500,7 +500,7 @@ async def test_both_rollup_scan_orders_give_the_same_figures(
 
 def test_sqlite_offsets_match_the_report_day_segments() -> None:
     """The offsets the SQLite triggers look up agree with the segments the plain SQLite
-    query uses (bot/reports/localday.py), and with Python's tz database to the second."""
+    query uses (handlers/reports/localday.py), and with Python's tz database to the second."""
     for zone in ("Europe/Stockholm", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"):
         tz = ZoneInfo(zone)
         offsets = rollup.zone_offsets(zone)

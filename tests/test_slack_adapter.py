@@ -12,11 +12,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot.channels.base import SendResult
 from bot.channels.slack.adapter import SlackAdapter
 from bot.channels.slack.sla import SlaWatch
 from bot.core import Core
 from bot.messages import OutboundMessage
+from bot.ports import SendResult
 from storage.models import Conversation, Customer, OutboxItem, Ticket, utcnow
 from storage.outbox import enqueue
 from tests.fakes.slack import FakeSlack

@@ -9,10 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.surveys import answers
-from bot.surveys.definitions import SurveyFormatError, builtins, load_file, loads, parse, to_data
-from bot.surveys.results import nps
-from bot.surveys.schedule import parse_quiet_hours, send_time
+from handlers.surveys import answers
+from handlers.surveys.definitions import (
+    SurveyFormatError,
+    builtins,
+    load_file,
+    loads,
+    parse,
+    to_data,
+)
+from handlers.surveys.results import nps
+from handlers.surveys.schedule import parse_quiet_hours, send_time
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "surveys.md"
 

@@ -16,8 +16,8 @@ from bot.context import Context
 from bot.core import Core, build_core
 from bot.desk import NullDesk
 from bot.messages import InboundMessage
-from bot.surveys import results
-from bot.surveys.campaign import CampaignResult, Segment, send_campaign
+from handlers.surveys import results
+from handlers.surveys.campaign import CampaignResult, Segment, send_campaign
 from storage.models import ChannelIdentity, Customer, OutboxItem, Ticket, utcnow
 from storage.models_surveys import SurveyAnswer, SurveyRun
 from storage.tickets import StaffEvent, ingest_staff_event

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.broadcast.consent import consent_of_identity
 from bot.messages import OutboundMessage
+from handlers.broadcast.consent import consent_of_identity
 from storage import outbox
 from storage.models import Conversation, InboundEvent, Message, Ticket, utcnow
 from storage.models_feedback import Feedback, WebChatMessage, WebSecret

@@ -13,12 +13,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bot.channels.base import RateLimit, SendResult
 from bot.config import Settings
 from bot.context import Context
 from bot.core import build_core
 from bot.dispatcher import Dispatcher, Router
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
 from bot.processor import Processor
 
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.channels.base import RateLimit, SendResult
 from bot.channels.web.abuse import AbuseLimiter, client_ip, too_many
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage, OutboundMessage
+from bot.ports import RateLimit, SendResult
 from storage.clean import BadInput, loads, same_secret
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.channels.base import RateLimit, SendResult
 from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.ports import RateLimit, SendResult
 
 
 class TerminalChannel:

@@ -17,11 +17,11 @@ import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.base import RateLimit, SendResult
 from bot.channels.email.compose import Composed, Thread, compose
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
 from storage.models_email import EmailRecord
 
 log = logging.getLogger("crmbot.email")

@@ -25,8 +25,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.base import RateLimit, SendResult
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
 from storage import tickets as repo
 
 log = logging.getLogger("crmbot.slack")

@@ -38,10 +38,10 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.channels.base import RateLimit, SendResult
 from bot.channels.telegram.formatting import keyboard, to_html_parts
 from bot.channels.telegram.inbound import CHANNEL
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
 
 log = logging.getLogger("crmbot.telegram")
 

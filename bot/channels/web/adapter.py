@@ -15,9 +15,9 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.base import RateLimit, SendResult
 from bot.channels.web import store
 from bot.messages import OutboundMessage
+from bot.ports import RateLimit, SendResult
 
 log = logging.getLogger("crmbot.web")
 

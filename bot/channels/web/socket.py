@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
-from bot.broadcast.consent import consent_of_identity
 from bot.channels.web import store
 from bot.channels.web.abuse import client_ip, too_many
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage
+from handlers.broadcast.consent import consent_of_identity
 from storage.clean import BadInput, db_id, loads
 from storage.models import Conversation
 

@@ -3,7 +3,7 @@
 Creating a broadcast stays in the CLI and the REST API (a spec is a YAML/JSON document with
 segments and per-locale texts, docs/broadcasts.md); this page is for watching and steering the
 ones that exist, which is what staff need while a sale or an outage notice goes out. Every
-action goes through :mod:`bot.broadcast.service`, the same rules as the CLI and the API.
+action goes through :mod:`handlers.broadcast.service`, the same rules as the CLI and the API.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.broadcast import service
-from bot.broadcast.store import TRANSITIONS, TransitionError
 from bot.keys import CORE
 from bot.web.admin.render import render
+from handlers.broadcast import service
+from handlers.broadcast.store import TRANSITIONS, TransitionError
 
 #: Buttons offered per broadcast, in this order, where its status allows them.
 ACTIONS = tuple(TRANSITIONS)

@@ -5,7 +5,7 @@ Revises: 0011reports
 
 Tables ``report_conversation_days``, ``report_rollup_state`` and ``report_rollup_offsets``
 (storage/models_reports.py), triggers on ``messages`` that keep the roll-up exact on insert,
-update and delete (bot/reports/rollup.py explains them), and the backfill: the roll-up is built
+update and delete (handlers/reports/rollup.py explains them), and the backfill: the roll-up is built
 from the transcript for the business-hours ``default`` team's zone as configured in the
 environment (a report in another zone rebuilds it).
 """
@@ -242,7 +242,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     for statement in PG_DDL if bind.dialect.name == "postgresql" else SQLITE_DDL:
         op.execute(statement)
-    from bot.reports.rollup import configured_zone, rebuild_sync
+    from handlers.reports.rollup import configured_zone, rebuild_sync
 
     rebuild_sync(bind, configured_zone())
 

@@ -1,0 +1,60 @@
+"""Human formatting of report values (HTML, PDF, Slack): durations, percentages, deltas."""
+
+from __future__ import annotations
+
+from handlers.reports.model import HEADLINE, Value
+
+DASH = "–"
+
+
+def duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours / 24:.1f} days"
+
+
+def value(key: str, v: Value) -> str:
+    if v is None:
+        return DASH
+    unit = HEADLINE.get(key, ("", "n"))[1]
+    if isinstance(v, str):
+        return v
+    if unit == "%":
+        return f"{v:.1f}%"
+    if unit == "s":
+        return duration(float(v))
+    if unit == "score":
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+    return f"{v:,}".replace(",", " ") if isinstance(v, int) else f"{v:.1f}"
+
+
+def cell(column: str, v: Value) -> str:
+    """A table cell: columns ending in _s are durations, rate/csat columns percentages."""
+    if v is None:
+        return DASH
+    if isinstance(v, float):
+        if column.endswith("_s"):
+            return duration(v)
+        if column.endswith("rate") or column == "csat":
+            return f"{v:.1f}%"
+        return f"{v:.1f}"
+    return str(v)
+
+
+def change(key: str, now: Value, before: Value) -> str:
+    """"+12.0%" for counts and rates, "+5 min" for durations, "–" when not comparable."""
+    if not isinstance(now, int | float) or not isinstance(before, int | float):
+        return DASH
+    unit = HEADLINE.get(key, ("", "n"))[1]
+    diff = float(now) - float(before)
+    if unit == "s":
+        return ("+" if diff >= 0 else "−") + duration(abs(diff))
+    if unit in ("%", "score"):
+        return f"{diff:+.1f}" + (" pp" if unit == "%" else "")
+    if before == 0:
+        return DASH
+    return f"{100 * diff / float(before):+.1f}%"

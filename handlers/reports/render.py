@@ -1,0 +1,161 @@
+"""Report outputs: self-contained HTML (charts as PNG data URIs), PDF, CSV files, JSON.
+
+The PDF is drawn by matplotlib's ``PdfPages`` (a summary page, then the charts, then the key
+tables), so producing it needs no browser and no system library.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from handlers.reports import charts
+from handlers.reports import format as fmt
+from handlers.reports.model import HEADLINE, Report, Table
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CELL_CHARS = 48  # PDF table cells are cut here (the HTML and CSV keep everything)
+CARDS = ("customers", "conversations", "deflection_rate", "tickets_opened",
+         "frt_business_median", "resolution_business_median", "csat", "nps")
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+
+
+def headline_rows(report: Report) -> list[dict[str, str]]:
+    h, p = report.headline, report.previous_headline
+    return [{"key": k, "label": label, "value": fmt.value(k, h.get(k)),
+             "before": fmt.value(k, p.get(k)), "change": fmt.change(k, h.get(k), p.get(k))}
+            for k, (label, _) in HEADLINE.items()]
+
+
+def _table_view(t: Table) -> dict[str, Any]:
+    rows = [[{"shown": fmt.cell(col, v), "text": isinstance(v, str)}
+             for col, v in zip(t.columns, row, strict=True)] for row in t.rows]
+    return {"title": t.title, "columns": t.columns, "rows": rows}
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def html(report: Report) -> str:
+    rows = headline_rows(report)
+    charts_ = [(name, data_uri(charts.png(fig))) for name, fig in charts.figures(report)]
+    return _env().get_template("report.html").render(
+        period=report.period.label(), previous=report.previous.label(),
+        tz=report.period.tz.key, generated=report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        cards=[r for r in rows if r["key"] in CARDS], all=rows, charts=charts_,
+        tables=[_table_view(t) for t in report.tables], notes=report.notes)
+
+
+def pdf(report: Report, path: Path) -> None:
+    with PdfPages(path) as pages:
+        pages.savefig(_summary_page(report))
+        for _, fig in charts.figures(report):
+            pages.savefig(fig)
+        for name in ("by_channel", "by_agent", "top_kb", "gaps"):
+            try:
+                pages.savefig(_table_page(report.table(name)))
+            except KeyError:
+                continue
+
+
+def pdf_bytes(report: Report) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.pdf"
+        pdf(report, path)
+        return path.read_bytes()
+
+
+def _summary_page(report: Report) -> Figure:
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.text(0.06, 0.95, "Customer service report", fontsize=18, weight="bold")
+    fig.text(0.06, 0.925, f"{report.period.label()} ({report.period.tz.key}), compared with "
+             f"{report.previous.label()}", fontsize=9, color="#555")
+    ax = fig.add_axes((0.06, 0.05, 0.88, 0.85))
+    ax.axis("off")
+    cells = [[r["label"], r["value"], r["before"], r["change"]] for r in headline_rows(report)]
+    table = ax.table(cellText=cells, colLabels=["Metric", "This period", "Previous", "Change"],
+                     loc="upper center", colWidths=[0.52, 0.16, 0.16, 0.16], cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    table.scale(1, 1.25)
+    return fig
+
+
+def _table_page(t: Table) -> Figure:
+    fig = Figure(figsize=(11.69, 8.27))
+    fig.text(0.04, 0.95, t.title, fontsize=14, weight="bold")
+    ax = fig.add_axes((0.04, 0.05, 0.92, 0.86))
+    ax.axis("off")
+    if not t.rows:
+        ax.text(0, 0.9, "Nothing in this period.")
+        return fig
+    labels = [c.replace("_", " ") for c in t.columns]
+    cells = [[fmt.cell(c, v)[:CELL_CHARS] for c, v in zip(t.columns, row, strict=True)]
+             for row in t.rows[:30]]
+    widths = [max(len(labels[i]), *(len(r[i]) for r in cells)) + 2 for i in range(len(labels))]
+    table = ax.table(cellText=cells, colLabels=labels, loc="upper center", cellLoc="left",
+                     colWidths=[w / sum(widths) for w in widths])
+    table.auto_set_font_size(False)
+    table.set_fontsize(6.5)
+    return fig
+
+
+def write_csv(report: Report, directory: Path) -> list[Path]:
+    """headline.csv plus one CSV per table; values raw (seconds, percentages as numbers)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "headline.csv"]
+    with written[0].open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["metric", "this_period", "previous_period"])
+        for key in HEADLINE:
+            w.writerow([key, _raw(report.headline.get(key)),
+                        _raw(report.previous_headline.get(key))])
+    for t in report.tables:
+        path = directory / f"{t.name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(t.columns)
+            w.writerows([[_raw(v) for v in row] for row in t.rows])
+        written.append(path)
+    return written
+
+
+def _raw(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_json(), ensure_ascii=False, indent=2)
+
+
+def summary_text(report: Report, link: str) -> str:
+    """The weekly Slack post: the headline cards and a link to the full report."""
+    lines = [f"*Customer service report {report.period.label()}*"]
+    for r in headline_rows(report):
+        if r["key"] in CARDS:
+            lines.append(f"• {r['label']}: *{r['value']}* (before {r['before']}, {r['change']})")
+    gaps = [row for row in _safe_rows(report, "gaps")][:3]
+    if gaps:
+        lines.append("Top knowledge gaps: " + "; ".join(f"“{g[2]}” ({g[0]})" for g in gaps))
+    lines.append(f"Full report: {link}")
+    return "\n".join(lines)
+
+
+def _safe_rows(report: Report, name: str) -> list[list[Any]]:
+    try:
+        return report.table(name).rows
+    except KeyError:
+        return []

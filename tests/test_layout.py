@@ -1,0 +1,111 @@
+"""The import rules of the layout (docs/architecture.md, "Layout"), late imports included.
+
+- storage/ and knowledge/ import nothing above them (each other only);
+- the runtime (bot/, but channels, web surfaces and the composition root) imports no feature,
+  channel or web module;
+- features (handlers/) import no channel or web module, except a feature's own surfaces
+  (its ``api``, ``web`` and ``tool`` modules: REST routes, server wiring, CLI), which may use the
+  web layer's helpers;
+- channels (bot/channels/) import no feature or web module;
+- only the composition root (bot/app.py, bot/cli.py, the CLI tools bot/*tool.py,
+  bot/workers.py, bot/chat.py) knows everything.
+
+The layout step of issue 29 is not finished: :data:`KNOWN` lists each import that still breaks
+a rule, with the reason it is there. The test fails on any other forbidden import, and on a
+KNOWN entry that no longer occurs, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("bot", "handlers", "knowledge", "storage")
+ROOT_MODULES = {"bot.app", "bot.cli", "bot.workers", "bot.chat"}
+
+#: (importing module, imported module) pairs that still break a rule: the debt of issue 29.
+KNOWN: dict[tuple[str, str], str] = {
+    ("bot.batchreads", "handlers.surveys"):
+        "the batch's shared reads ask the survey store (needs a feature hook)",
+    ("bot.config", "handlers.reports.period"): "settings validate a report time of day",
+    ("bot.config", "handlers.surveys.schedule"): "settings validate quiet hours and zones",
+    ("bot.hours", "handlers.surveys.schedule"): "quiet hours belong with business hours",
+    ("bot.core", "handlers"): "build_core's default routers (tests build cores without any)",
+    ("bot.channels.email", "handlers.broadcast.consent"): "unsubscribe link in e-mails",
+    ("bot.channels.web.socket", "handlers.broadcast.consent"): "the widget's News toggle",
+    ("bot.channels.slack.events", "bot.api"): "the Slack KB modal calls the KB API service",
+    ("bot.channels.slack.kb", "bot.api"): "the Slack KB modal calls the KB API service",
+    ("storage.inbox", "bot.messages"): "the inbox stores InboundMessage",
+    ("storage.outbox", "bot.messages"): "the outbox stores OutboundMessage",
+    ("storage.tickets", "bot.messages"): "staff events become InboundMessage",
+    ("storage.migrations.versions.0012reports_rollup", "handlers.reports.rollup"):
+        "the roll-up migration runs the roll-up's SQL",
+}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] in ("storage", "knowledge"):
+        return "base"
+    if parts[0] == "handlers":
+        return "surface" if parts[-1] in ("api", "web", "tool") and len(parts) > 2 else "feature"
+    if parts[0] != "bot":
+        return None
+    if module in ROOT_MODULES or (len(parts) == 2 and parts[1].endswith("tool")
+                                  and parts[1] != "dbtool"):
+        return "root"
+    if len(parts) > 1 and parts[1] == "channels":
+        return "channel"
+    if len(parts) > 1 and parts[1] in ("web", "api"):
+        return "web"
+    return "runtime"
+
+
+FORBIDDEN = {
+    "base": {"runtime", "feature", "channel", "web", "root"},
+    "runtime": {"feature", "channel", "web", "root"},
+    "feature": {"channel", "web", "root"},
+    "surface": {"channel", "root"},
+    "channel": {"feature", "web", "root"},
+    "web": {"root"},
+}
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            yield name.removesuffix(".__init__"), path
+
+
+def imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+def violations() -> set[tuple[str, str]]:
+    found = set()
+    for name, path in modules():
+        source = layer(name)
+        for target in imports(path):
+            dest = layer(target)
+            if source and dest and dest in FORBIDDEN.get(source, set()):
+                found.add((name, target))
+    return found
+
+
+def test_no_import_breaks_the_layout() -> None:
+    found = violations()
+    new = sorted(found - set(KNOWN))
+    assert new == [], "forbidden imports (docs/architecture.md, Layout):\n" + "\n".join(
+        f"  {a} -> {b}" for a, b in new)
+
+
+def test_the_known_exceptions_still_exist() -> None:
+    gone = sorted(set(KNOWN) - violations())
+    assert gone == [], f"fixed, remove from KNOWN: {gone}"
