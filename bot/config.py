@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _surveys_valid(self) -> Settings:
         """CRMBOT_QUIET_HOURS like 21:00-08:00 and an IANA CRMBOT_DEFAULT_TIMEZONE."""
-        from handlers.surveys.schedule import parse_quiet_hours, zone
+        from bot.timeofday import parse_quiet_hours, zone
 
         try:
             parse_quiet_hours(self.quiet_hours)
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _report_schedule_valid(self) -> Settings:
         """The weekly Slack report needs Slack configured and a HH:MM time (bot/reports)."""
-        from handlers.reports.period import parse_time
+        from bot.timeofday import parse_time
 
         try:
             parse_time(self.report_slack_time)

@@ -237,7 +237,7 @@ def valid_zone(name: str) -> str | None:
 
 
 def _quiet_window(settings: Settings | None) -> tuple[time, time]:
-    from handlers.surveys.schedule import parse_quiet_hours
+    from bot.timeofday import parse_quiet_hours
 
     configured = getattr(settings, "quiet_hours", "") or ""
     return parse_quiet_hours(configured) or DEFAULT_QUIET
@@ -246,7 +246,7 @@ def _quiet_window(settings: Settings | None) -> tuple[time, time]:
 def is_quiet(now: datetime, customer: Customer | None, settings: Settings | None = None) -> bool:
     """True inside the customer's quiet hours (CRMBOT_QUIET_HOURS, default 21:00-08:00) on
     their own wall clock: no surveys or broadcasts then."""
-    from handlers.surveys.schedule import in_quiet_hours
+    from bot.timeofday import in_quiet_hours
 
     local = now.astimezone(customer_timezone(customer, settings))
     return in_quiet_hours(local.time().replace(tzinfo=None), _quiet_window(settings))

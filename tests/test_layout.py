@@ -29,9 +29,6 @@ ROOT_MODULES = {"bot.app", "bot.cli", "bot.workers", "bot.chat"}
 KNOWN: dict[tuple[str, str], str] = {
     ("bot.batchreads", "handlers.surveys"):
         "the batch's shared reads ask the survey store (needs a feature hook)",
-    ("bot.config", "handlers.reports.period"): "settings validate a report time of day",
-    ("bot.config", "handlers.surveys.schedule"): "settings validate quiet hours and zones",
-    ("bot.hours", "handlers.surveys.schedule"): "quiet hours belong with business hours",
     ("bot.core", "handlers"): "build_core's default routers (tests build cores without any)",
     ("bot.channels.email", "handlers.broadcast.consent"): "unsubscribe link in e-mails",
     ("bot.channels.web.socket", "handlers.broadcast.consent"): "the widget's News toggle",

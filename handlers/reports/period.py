@@ -64,12 +64,3 @@ def resolve(since: str | None, until: str | None, tz: ZoneInfo, now: datetime) -
     last = parse_day(until, "until") if until else today - timedelta(days=1)
     first = parse_day(since, "since") if since else last - timedelta(days=DEFAULT_DAYS - 1)
     return local_days(first, last, tz)
-
-
-def parse_time(value: str) -> time:
-    """``HH:MM`` (24-hour clock), for CRMBOT_REPORT_SLACK_TIME; ValueError says what is wrong."""
-    try:
-        hours, minutes = value.strip().split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a time like 08:00") from None

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.messages import OutboundMessage
-from handlers.reports.period import local_days, parse_time
+from bot.timeofday import parse_time
+from handlers.reports.period import local_days
 from handlers.reports.render import summary_text
 from handlers.reports.service import make_report, options_for
 from storage import outbox
