@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.broadcast.consent import with_consent
+from storage.consent import with_consent
 from storage.models import ChannelIdentity, Conversation, Customer, utcnow
 
 LOCALES = ("en", "sv", "lv")

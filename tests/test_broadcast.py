@@ -15,10 +15,10 @@ from sqlalchemy import select
 from bot.core import Core
 from bot.messages import OutboundMessage
 from handlers.broadcast import service, store
-from handlers.broadcast.consent import has_consent, set_consent, set_consent_for_identity
 from handlers.broadcast.runner import BroadcastRunner
 from handlers.broadcast.spec import parse
 from storage import outbox as outbox_repo
+from storage.consent import has_consent, set_consent, set_consent_for_identity
 from storage.models import Customer, OutboxItem
 from storage.models_broadcast import BroadcastRecipient
 from tests.helpers import RecordingChannel, inbound

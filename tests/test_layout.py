@@ -30,8 +30,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("bot.batchreads", "handlers.surveys"):
         "the batch's shared reads ask the survey store (needs a feature hook)",
     ("bot.core", "handlers"): "build_core's default routers (tests build cores without any)",
-    ("bot.channels.email", "handlers.broadcast.consent"): "unsubscribe link in e-mails",
-    ("bot.channels.web.socket", "handlers.broadcast.consent"): "the widget's News toggle",
     ("bot.channels.slack.events", "bot.api"): "the Slack KB modal calls the KB API service",
     ("bot.channels.slack.kb", "bot.api"): "the Slack KB modal calls the KB API service",
     ("storage.inbox", "bot.messages"): "the inbox stores InboundMessage",

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.messages import OutboundMessage
-from handlers.broadcast.consent import consent_of_identity
 from storage import outbox
+from storage.consent import consent_of_identity
 from storage.models import Conversation, InboundEvent, Message, Ticket, utcnow
 from storage.models_feedback import Feedback, WebChatMessage, WebSecret
 from tests.conftest import make_settings

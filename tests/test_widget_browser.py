@@ -182,7 +182,7 @@ async def test_mobile_layout_and_feedback_page(served: Served, page: Any) -> Non
 async def test_news_toggle_opts_in_and_follows_a_typed_stop(served: Served, page: Any) -> None:
     from playwright.async_api import expect
 
-    from handlers.broadcast.consent import consent_of_identity
+    from storage.consent import consent_of_identity
 
     await page.goto(served.base + "/")
     await page.get_by_role("button", name="Open the support chat").click()

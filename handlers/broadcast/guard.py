@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
 from bot.messages import OutboundMessage
-from handlers.broadcast.consent import has_consent
+from storage.consent import has_consent
 from storage.models import Customer, OutboxItem
 from storage.models_broadcast import Broadcast, BroadcastRecipient
 from storage.sql import is_postgres

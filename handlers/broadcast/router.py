@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers.broadcast.consent import set_consent
+from storage.consent import set_consent
 
 router = Router("broadcast", priority=8)
 

@@ -28,10 +28,10 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
 from bot.ports import ChannelRegistry
-from handlers.broadcast.consent import has_consent
 from handlers.broadcast.segments import Candidate, batches
 from handlers.broadcast.spec import BroadcastSpec
 from storage import outbox
+from storage.consent import has_consent
 from storage.models import Conversation, Customer, Message, OutboxItem, utcnow
 from storage.models_broadcast import Broadcast, BroadcastRecipient
 from storage.sql import is_postgres

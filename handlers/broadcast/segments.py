@@ -18,8 +18,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import normalise_locale
-from handlers.broadcast.consent import has_consent
 from handlers.broadcast.spec import SegmentSpec
+from storage.consent import has_consent
 from storage.models import ChannelIdentity, Conversation, Customer, utcnow
 from storage.models_surveys import SurveyAnswer, SurveyRun
 

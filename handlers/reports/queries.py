@@ -234,7 +234,7 @@ async def broadcasts(session: AsyncSession, period: Period) -> tuple[int, int] |
 async def _optouts(session: AsyncSession, period: Period) -> int:
     from sqlalchemy import cast
 
-    from handlers.broadcast.consent import PURPOSE
+    from storage.consent import PURPOSE
 
     rows = await session.scalars(select(Customer.attributes).where(
         cast(Customer.attributes, Text).like(f"%{PURPOSE}%")))

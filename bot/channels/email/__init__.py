@@ -59,7 +59,7 @@ class EmailChannel:
         expected = unsubscribe_token(self.core.settings, address)
         if not address or not hmac.compare_digest(request.query.get("t", ""), expected):
             return web.Response(status=400, text="This unsubscribe link is not valid.")
-        from handlers.broadcast.consent import set_consent_for_identity
+        from storage.consent import set_consent_for_identity
 
         try:
             await set_consent_for_identity(self.core.sessions, "email", address, False,

@@ -34,8 +34,8 @@ from bot.channels.web import store
 from bot.channels.web.abuse import client_ip, too_many
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage
-from handlers.broadcast.consent import consent_of_identity
 from storage.clean import BadInput, db_id, loads
+from storage.consent import consent_of_identity
 from storage.models import Conversation
 
 if TYPE_CHECKING:
