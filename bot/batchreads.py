@@ -23,7 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.surveys import store
+from storage import survey_runs as store
 from storage import tickets
 from storage.models import Conversation
 from storage.models_surveys import SurveyRun

@@ -27,8 +27,6 @@ ROOT_MODULES = {"bot.app", "bot.cli", "bot.workers", "bot.chat"}
 
 #: (importing module, imported module) pairs that still break a rule: the debt of issue 29.
 KNOWN: dict[tuple[str, str], str] = {
-    ("bot.batchreads", "handlers.surveys"):
-        "the batch's shared reads ask the survey store (needs a feature hook)",
     ("bot.core", "handlers"): "build_core's default routers (tests build cores without any)",
     ("bot.channels.slack.events", "bot.api"): "the Slack KB modal calls the KB API service",
     ("bot.channels.slack.kb", "bot.api"): "the Slack KB modal calls the KB API service",

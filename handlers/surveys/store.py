@@ -19,8 +19,10 @@ from handlers.surveys.definitions import Survey, builtins, parse, to_data
 from storage.models import utcnow
 from storage.models_surveys import SurveyAnswer, SurveyDefinitionRow, SurveyRun
 from storage.sql import insert_ignore
+from storage.survey_runs import ACTIVE, pending_run, pending_runs
 
-ACTIVE = "active"
+__all__ = ["ACTIVE", "pending_run", "pending_runs"]
+
 CLOSED = ("completed", "skipped", "expired")
 
 
@@ -76,30 +78,6 @@ async def create_run(session: AsyncSession, values: dict[str, Any]) -> SurveyRun
     if run_id is None:
         return None
     return await session.get_one(SurveyRun, run_id)
-
-
-async def pending_run(
-    session: AsyncSession, conversation_id: int, now: datetime
-) -> SurveyRun | None:
-    """The newest active run of this conversation whose first question is already due."""
-    return (await pending_runs(session, [conversation_id], now)).get(conversation_id)
-
-
-async def pending_runs(
-    session: AsyncSession, conversation_ids: list[int], now: datetime
-) -> dict[int, SurveyRun]:
-    """:func:`pending_run` for many conversations in one statement (a processing batch);
-    conversations without one are absent."""
-    rows = await session.scalars(
-        select(SurveyRun)
-        .where(
-            SurveyRun.conversation_id.in_(conversation_ids),
-            SurveyRun.status == ACTIVE,
-            SurveyRun.due_at <= now,
-        )
-        .order_by(SurveyRun.id)
-    )
-    return {run.conversation_id: run for run in rows}  # the newest wins
 
 
 async def record_answer(
