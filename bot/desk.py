@@ -38,6 +38,12 @@ class SupportDesk(Protocol):
     async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
         """A staff action could not be carried out; ``why`` is a short reason code."""
 
+    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
+        """A staff member opened a resolved ticket again."""
+
+    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
+        """A staff member left an internal note (show it to staff who were not there)."""
+
     async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
         """An event of this conversation failed every attempt and was closed without its
         effects (bot/deadletter.py): tell staff where they will see it."""
@@ -65,6 +71,12 @@ class NullDesk:
         return None
 
     async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
+        return None
+
+    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
+        return None
+
+    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
         return None
 
     async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:

@@ -14,8 +14,7 @@ the desk), :func:`wait_text` (when a human will answer, from the business hours)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from bot.hours import customer_timezone, hours_for, is_open, next_open, valid_zo
 from bot.i18n import format_datetime
 from storage import linking
 from storage.merge import merge_customers, resolve_customer
-from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+from storage.models import ChannelIdentity, Customer, Ticket
 from storage.tickets import OPEN_STATUSES
 
 router = Router("identity", priority=8)
@@ -165,36 +164,3 @@ async def follows_open_ticket(ctx: Context) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One message of a customer's cross-channel history."""
-
-    at: datetime
-    channel: str
-    conversation_id: int
-    direction: str
-    sender: str
-    kind: str
-    text: str
-
-
-async def customer_history(
-    session: AsyncSession, customer_id: int, limit: int = 50
-) -> list[HistoryEntry]:
-    """The customer's last ``limit`` messages across all their conversations, oldest first.
-
-    After channels are linked (or customers merged) this is the whole story for the agent: the
-    desk can quote it in a ticket thread.
-    """
-    rows = (await session.execute(
-        select(Message, Conversation.channel)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.customer_id == customer_id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(max(limit, 0))
-    )).all()
-    return [
-        HistoryEntry(m.created_at, str(channel), m.conversation_id, m.direction, m.sender,
-                     m.kind, m.text)
-        for m, channel in reversed(rows)
-    ]

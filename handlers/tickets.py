@@ -23,7 +23,7 @@ from bot.context import Context
 from bot.dispatcher import Router
 from handlers import escalation
 from storage import tickets as repo
-from storage.models import Ticket
+from storage.models import Ticket, TicketNote
 
 router = Router("tickets", priority=1)
 log = logging.getLogger("crmbot.tickets")
@@ -121,11 +121,60 @@ async def back_to_bot(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> Non
         await ctx.services.desk.returned_to_bot(ctx, ticket, by)
 
 
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+async def note(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """An internal note: stored on the ticket, never sent to the customer."""
+    text = ctx.inbound.text.strip()
+    if not text:  # a thread message with only a file or an emoji: nothing to keep
+        return
+    author = str(data.get("user", ""))
+    ctx.session.add(TicketNote(ticket_id=ticket.id, author=author, source=ctx.inbound.channel,
+                               text=text, created_at=ctx.now))
+    await ctx.services.desk.noted(ctx, ticket, author, text)
+
+
+async def assign(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """Give the ticket to ``assignee`` (a transfer when someone has it already)."""
+    assignee = str(data.get("assignee") or "").strip()
+    if not assignee or ticket.status not in escalation.OPEN_STATUSES:
+        await ctx.services.desk.refused(ctx, ticket, data, "resolved" if assignee else "empty")
+        return
+    if ticket.assignee == assignee:
+        return
+    ticket.assignee = assignee
+    ticket.status = "claimed"
+    ticket.claimed_at = ticket.claimed_at or ctx.now
+    await ctx.services.desk.claimed(ctx, ticket, assignee)
+
+
+async def reopen(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """A resolved ticket is open again; whoever had it keeps it."""
+    if ticket.status in escalation.OPEN_STATUSES:
+        return
+    ticket.status = "claimed" if ticket.assignee else "open"
+    ticket.resolved_at = None
+    await ctx.services.desk.reopened(ctx, ticket, str(data.get("user", "")))
+
+
+async def set_priority(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    priority = str(data.get("priority") or "")
+    if priority not in PRIORITIES:
+        await ctx.services.desk.refused(ctx, ticket, data, "priority")
+        return
+    ticket.priority = priority
+
+
 ACTIONS: dict[str, StaffAction] = {
     "reply": reply,
     "claim": claim,
     "resolve": resolve,
     "bot": back_to_bot,
+    "note": note,
+    "assign": assign,
+    "reopen": reopen,
+    "priority": set_priority,
 }
 
 

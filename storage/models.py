@@ -253,6 +253,22 @@ class Ticket(Base):
     claimed_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+
+
+class TicketNote(Base):
+    """An internal note on a ticket: stored for staff, never sent to the customer."""
+
+    __tablename__ = "ticket_notes"
+    __table_args__ = (Index("ix_ticket_notes_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 from storage import models_admin as _models_admin  # noqa: E402,F401
 from storage import models_broadcast as _models_broadcast  # noqa: E402,F401
 from storage import models_email as _models_email  # noqa: E402,F401

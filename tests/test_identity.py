@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from bot import cli
 from bot.core import Core
-from handlers.identity import customer_history
 from storage import linking
+from storage.customer_view import customer_history
 from storage.merge import MergeError, merge_customers, unmerge
 from storage.models import ChannelIdentity, Conversation, Customer, Ticket, utcnow
 from storage.models_identity import CustomerMerge, LinkCode

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.models import Conversation, Message
+from storage.models import Conversation, Message, TicketNote
 from tests.slack_env import AGENT, OTHER_AGENT, SUPPORT, SlackEnv, wait_for
 from tests.slack_env import slack_env as slack_env  # the fixture
 
@@ -72,7 +72,10 @@ async def test_full_ticket_life_in_slack(slack_env: SlackEnv) -> None:
     assert status == 200
     await env.settle()
     assert env.customer.texts() == before, "an internal note must never reach the customer"
-    assert await env.slack_events() == 1, "notes are not even stored (only the claim is)"
+    assert await env.slack_events() == 2, "the claim and the note"
+    async with env.core.sessions() as session:
+        notes = (await session.scalars(select(TicketNote.text))).all()
+    assert notes == ["checking the warehouse, looks like a lost parcel"], "stored for staff"
 
     reply_body, status = await env.thread_reply(1, "!reply Your parcel left our warehouse today.")
     assert status == 200

@@ -32,7 +32,7 @@ class Param:
     """A query or path parameter, for validation messages and the OpenAPI document."""
 
     name: str
-    where: Literal["query", "path"] = "query"
+    where: Literal["query", "path", "header"] = "query"
     type: str = "string"
     description: str = ""
     required: bool = False

@@ -16,7 +16,8 @@ from bot.api.base import JSON, ApiRoute, Param, registry
 from knowledge.entries import KBEntry
 
 TITLE = "crmbot admin API"
-STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 400: "Bad request",
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content",
+               400: "Bad request", 413: "Too large",
                401: "No or unknown token", 403: "Role not allowed", 404: "Not found",
                409: "Conflict", 415: "Wrong content type", 422: "Validation failed"}
 
@@ -52,7 +53,8 @@ def components() -> JSON:
     out = {**entry, "properties": {**entry["properties"], "revision": INT}}
     ticket = _obj({k: S for k in ("status", "priority", "reason", "subject", "channel")}
                   | {"id": INT, "customer_id": INT, "assignee": NS, "created_at": S})
-    customer = _obj({"id": INT, "display_name": NS, "locale": NS, "created_at": S})
+    customer = _obj({"id": INT, "display_name": NS, "locale": NS, "created_at": S,
+                     "merged_into": {"type": ["integer", "null"]}})
     return {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
@@ -74,11 +76,18 @@ def components() -> JSON:
             "Ticket": ticket, "TicketPage": _page("Ticket"),
             "TicketDetail": {**ticket, "properties": {**ticket["properties"],
                                                       "transcript": {"type": "array"},
+                                                      "notes": {"type": "array"},
                                                       "customer": {"type": ["object", "null"]}}},
+            "ActionAccepted": _obj({"status": {"type": "string",
+                                               "enum": ["accepted", "duplicate"]},
+                                    "event_id": S, "ticket_id": INT, "action": S}),
             "Customer": customer, "CustomerPage": _page("Customer"),
             "CustomerDetail": {**customer, "properties": {
                 **customer["properties"], "identities": {"type": "array"},
-                "conversations": {"type": "array"}, "tickets": {"type": "array"}}},
+                "conversations": {"type": "array"}, "tickets": {"type": "array"},
+                "timeline": {"type": "array"}, "surveys": {"type": "array"},
+                "merges": {"type": "array"}, "consent": {"type": "object"},
+                "timezone": NS}},
             "Me": _obj({"actor": S, "role": S, "via": S}),
             "Token": _obj({"id": INT, "name": S, "role": S, "prefix": S, "revoked": B}),
             "TokenList": _list("Token"),

@@ -1,4 +1,8 @@
-"""/api/v1/tickets and /api/v1/customers: read-only views for agents and admins.
+"""/api/v1/tickets and /api/v1/customers: what agents and admins see of cases and people.
+
+A customer's detail is the whole person: every identity, every conversation on every channel
+in one timeline (their last messages across channels, oldest first), tickets, surveys answered,
+consent, time zone and language, and merges. Acting on a ticket is bot/api/desk.py.
 
 Pages are ordered by id (tickets newest first, customers oldest first) with an id cursor, which
 stays stable while new rows arrive.
@@ -25,7 +29,8 @@ from bot.api.base import (
     query_choice,
 )
 from bot.keys import CORE
-from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+from storage.customer_view import CustomerView, customer_view
+from storage.models import Customer, Message, Ticket, TicketNote
 
 STATUSES = ("open", "claimed", "resolved")
 TRANSCRIPT_LIMIT = 1000
@@ -46,8 +51,11 @@ def ticket_json(t: Ticket) -> dict[str, Any]:
 
 
 def customer_json(c: Customer) -> dict[str, Any]:
+    """``merged_into``: this record was folded into another one (use that one)."""
+    merged = (c.attributes or {}).get("merged_into")
     return {"id": c.id, "display_name": c.display_name, "locale": c.locale,
-            "created_at": _iso(c.created_at), "last_contact_at": _iso(c.last_contact_at)}
+            "created_at": _iso(c.created_at), "last_contact_at": _iso(c.last_contact_at),
+            "merged_into": merged if isinstance(merged, int) else None}
 
 
 def message_json(m: Message) -> dict[str, Any]:
@@ -103,9 +111,13 @@ async def get_ticket(request: web.Request) -> web.Response:
             raise not_found(f"ticket {ticket_id}")
         customer = await session.get(Customer, ticket.customer_id)
         messages = await transcript(session, ticket.conversation_id)
+        notes = (await session.scalars(select(TicketNote).where(
+            TicketNote.ticket_id == ticket_id).order_by(TicketNote.id))).all()
     body = ticket_json(ticket)
     body["customer"] = customer_json(customer) if customer else None
     body["transcript"] = [message_json(m) for m in messages]
+    body["notes"] = [{"id": n.id, "author": n.author, "source": n.source, "text": n.text,
+                      "created_at": _iso(n.created_at)} for n in notes]
     return web.json_response(body)
 
 
@@ -125,27 +137,34 @@ async def list_customers(request: web.Request) -> web.Response:
 async def get_customer(request: web.Request) -> web.Response:
     customer_id = path_int(request, "customer_id")
     async with request.app[CORE].sessions() as session:
-        customer = await session.get(Customer, customer_id)
-        if customer is None:
-            raise not_found(f"customer {customer_id}")
-        identities = (await session.scalars(
-            select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)
-        )).all()
-        conversations = (await session.scalars(
-            select(Conversation).where(Conversation.customer_id == customer_id)
-        )).all()
-        tickets = (await session.scalars(
-            select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc())
-        )).all()
-    body = customer_json(customer)
-    body["attributes"] = customer.attributes
-    body["identities"] = [{"channel": i.channel, "external_id": i.external_id,
-                           "display_name": i.display_name,
-                           "unreachable": i.unreachable_reason is not None} for i in identities]
-    body["conversations"] = [{"id": c.id, "channel": c.channel, "mode": c.mode,
-                              "last_message_at": _iso(c.last_message_at)} for c in conversations]
-    body["tickets"] = [ticket_json(t) for t in tickets]
-    return web.json_response(body)
+        view = await customer_view(session, customer_id)
+    if view is None:
+        raise not_found(f"customer {customer_id}")
+    return web.json_response(customer_view_json(view))
+
+
+def customer_view_json(view: CustomerView) -> dict[str, Any]:
+    """The whole person (storage/customer_view.py) as JSON."""
+    c = view.customer
+    body = customer_json(c)
+    body.update(
+        attributes=c.attributes, timezone=c.timezone,
+        consent={"announcements": view.announcements},
+        identities=[{"channel": i.channel, "external_id": i.external_id,
+                     "display_name": i.display_name,
+                     "unreachable": i.unreachable_reason is not None} for i in view.identities],
+        conversations=[{"id": v.id, "channel": v.channel, "mode": v.mode,
+                        "last_message_at": _iso(v.last_message_at)} for v in view.conversations],
+        tickets=[ticket_json(t) for t in view.tickets],
+        timeline=[{"at": _iso(h.at), "channel": h.channel, "conversation_id": h.conversation_id,
+                   "direction": h.direction, "sender": h.sender, "kind": h.kind,
+                   "text": h.text} for h in view.timeline],
+        surveys=view.surveys,
+        merges=[{"id": m.id, "target_id": m.target_id, "source_id": m.source_id,
+                 "actor": m.actor, "reason": m.reason, "created_at": _iso(m.created_at),
+                 "undone_at": _iso(m.undone_at)} for m in view.merges],
+    )
+    return body
 
 
 ROUTES = [
@@ -163,7 +182,8 @@ ROUTES = [
              response={"$ref": "#/components/schemas/CustomerPage"}, tag="customers",
              errors=(400,)),
     ApiRoute("GET", "/api/v1/customers/{customer_id}", get_customer, "agent",
-             "A customer with identities, conversations and tickets",
+             "The whole customer: identities, conversations, cross-channel timeline, "
+             "tickets, surveys, consent, merges",
              (Param("customer_id", "path", "integer", required=True),),
              response={"$ref": "#/components/schemas/CustomerDetail"}, tag="customers",
              errors=(400, 404)),

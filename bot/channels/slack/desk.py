@@ -96,12 +96,27 @@ class SlackDesk:
             "empty": self.t("desk_refused_empty"),
             "taken": self.t("desk_refused_taken", ticket=ticket.id,
                             who=mention(ticket.assignee) if ticket.assignee else "?"),
+            "priority": self.t("desk_refused_priority"),
         }
         user = str(ref.get("user") or "")
-        if not user:
+        if not user or ctx.inbound.channel != NAME:  # only a Slack user can see an ephemeral
             return
         self._enqueue(ctx, ticket, "ephemeral", texts.get(why, why), user=user,
                       chat_id=str(ref.get("channel") or ticket.slack_channel or self._channel))
+
+    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
+        if not ticket.slack_channel:
+            return
+        who = mention(by) if ctx.inbound.channel == NAME else escape(by)
+        self._thread(ctx, ticket, self.t("desk_reopened_by", who=who))
+        await self._update_root(ctx, ticket)
+
+    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
+        """A note written elsewhere (admin UI, API) shows in the thread; one written in the
+        thread is there already."""
+        if ctx.inbound.channel == NAME or not ticket.slack_channel:
+            return
+        self._thread(ctx, ticket, self.t("desk_note", who=escape(by), text=escape(text)))
 
     async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
         """In the case's thread when it has one, else in the support channel."""

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bot import metrics
 from bot.api import slack_kb
 from bot.channels.slack.kb import SlackKB
-from bot.channels.slack.text import reply_text
+from bot.channels.slack.text import reply_text, to_plain
 from bot.core import Core
 from bot.i18n import Translator
 from storage import tickets as repo
@@ -87,15 +87,16 @@ class SlackEvents:
         return await next()
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        """A reply in a ticket thread: relayed only with the ``!reply`` marker (text.py)."""
+        """A message in a ticket thread: relayed only with the ``!reply`` marker (text.py);
+        anything else is stored as the ticket's internal note."""
         if event.get("bot_id") or event.get("subtype") not in THREAD_SUBTYPES:
             return
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts or not event.get("user"):
             return
-        text = reply_text(str(event.get("text") or ""))
-        if text is None:
-            return  # an internal note: not stored, not relayed
+        raw_text = str(event.get("text") or "")
+        text = reply_text(raw_text)
+        action = "reply" if text is not None else "note"  # a note is stored, never relayed
         channel = str(event.get("channel") or "")
         async with self._core.sessions() as session:
             ticket = await repo.by_thread(session, channel, str(thread_ts))
@@ -103,7 +104,8 @@ class SlackEvents:
             return
         await self._ingest(repo.StaffEvent(
             desk=NAME, event_id=str(body.get("event_id") or f"msg:{channel}:{ts}"),
-            ticket_id=ticket.id, action="reply", user=str(event["user"]), text=text,
+            ticket_id=ticket.id, action=action, user=str(event["user"]),
+            text=text if text is not None else to_plain(raw_text),
             ref={"channel": channel, "ts": str(ts)},
         ), channel)
 
