@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.messages import InboundMessage
 from storage.models import Conversation, InboundEvent, Message, OutboxItem, Ticket, TicketNote
-from tests.admin_support import BOOTSTRAP, Running, running
+from tests.admin_support import BOOTSTRAP, Running, browser_session, csrf_of, login, running
 from tests.conftest import make_settings
 from tests.identity_support import RecordingDesk, channels
 
@@ -173,3 +173,39 @@ async def test_the_customer_page_shows_every_channel_in_one_timeline(srv: Runnin
     assert ("test", "where is my order?") in said and ("other", "and my invoice?") in said
     assert said.index(("test", "where is my order?")) < said.index(("other", "and my invoice?"))
     assert body["consent"] == {"announcements": False} and "merges" in body
+
+
+async def test_the_admin_ticket_page_acts_like_the_api(srv: Running) -> None:
+    ticket = await _ticket(srv)
+    async with browser_session(srv.url) as http:
+        await login(http, "bob")  # an agent
+        async with http.get(f"/admin/tickets/{ticket.id}") as resp:
+            page = await resp.text()
+        assert resp.status == 200 and f'href="/admin/customers/{ticket.customer_id}"' in page
+        token = csrf_of(page)
+        form = {"_csrf": token, "action": "reply", "text": "Sent from the admin page."}
+        async with http.post(f"/admin/tickets/{ticket.id}/action", data=form) as resp:
+            assert resp.status == 200 and "Queued: reply" in await resp.text()
+        await _settle(srv)
+        note = {"_csrf": token, "action": "note", "text": "called the carrier"}
+        async with http.post(f"/admin/tickets/{ticket.id}/action", data=note) as resp:
+            assert resp.status == 200
+        await _settle(srv)
+        async with http.get(f"/admin/tickets/{ticket.id}") as resp:
+            assert "called the carrier" in await resp.text()
+        bad = {"_csrf": token, "action": "priority", "priority": "asap"}
+        async with http.post(f"/admin/tickets/{ticket.id}/action", data=bad) as resp:
+            assert "Not done: priority must be one of" in await resp.text()
+        forged = {"_csrf": "forged", "action": "reply", "text": "forged"}
+        async with http.post(f"/admin/tickets/{ticket.id}/action", data=forged) as resp:
+            assert resp.status == 403
+        async with http.get(f"/admin/customers/{ticket.customer_id}") as resp:
+            customer_page = await resp.text()
+        assert resp.status == 200 and "/human" in customer_page
+        for missing in (f"/admin/customers/{10**30}", "/admin/customers/424242",
+                        f"/admin/tickets/{2**63}"):
+            async with http.get(missing) as resp:
+                assert resp.status == 404, missing
+    texts = await _outbound(srv, ticket.conversation_id or 0)
+    assert texts.count("Sent from the admin page.") == 1 and "forged" not in texts
+    assert "called the carrier" not in texts

@@ -171,3 +171,13 @@ async def test_slash_command(slack_env: SlackEnv) -> None:
     assert body == "There is no ticket #42."
     status, body = await env.command("frobnicate")
     assert "/crmbot help" in body
+    customer_id = (await env.ticket(1)).customer_id
+    status, body = await env.command(f"customer {customer_id}")
+    assert status == 200 and f"*Anna* (customer #{customer_id})" in body
+    assert "Channels: test" in body and "Open tickets: #1" in body
+    assert f"/admin/customers/{customer_id}|Customer page>" in body
+    assert "> [test] customer:" in body  # the last messages, every channel
+    status, body = await env.command("customer 424242")
+    assert body == "There is no customer #424242."
+    status, body = await env.command(f"customer {10**30}")
+    assert "/crmbot help" in body

@@ -30,6 +30,18 @@ MAX_KEY = 100
 async def ticket_action(request: web.Request) -> web.Response:
     ticket_id = path_int(request, "ticket_id")
     data = await json_body(request)
+    key = _idempotency_key(request)
+    event, duplicate = await submit(request, ticket_id, data, key)
+    return web.json_response(
+        {"status": "duplicate" if duplicate else "accepted", "event_id": event.event_id,
+         "ticket_id": ticket_id, "action": event.action}, status=202)
+
+
+async def submit(
+    request: web.Request, ticket_id: int, data: dict[str, Any], key: str | None = None
+) -> tuple[repo.StaffEvent, bool]:
+    """Validate one staff action and store it in the ticket conversation's inbox; shared by
+    the REST API and the admin UI's ticket page. Returns the event and whether it repeated."""
     action = _choice(data, "action", ACTIONS)
     core = request.app[CORE]
     text = _text(data, core.settings.max_message_chars, required=action in ("reply", "note"))
@@ -39,27 +51,26 @@ async def ticket_action(request: web.Request) -> web.Response:
     if action == "priority":
         ref["priority"] = _choice(data, "priority", PRIORITIES)
     actor = principal(request).actor
-    event = repo.StaffEvent(desk=DESK, event_id=_event_id(request), ticket_id=ticket_id,
+    event_id = f"key:{actor}:{key}" if key else f"action:{uuid.uuid4().hex}"
+    event = repo.StaffEvent(desk=DESK, event_id=event_id, ticket_id=ticket_id,
                             action=action, user=actor, text=text, ref=ref)
     result = await repo.ingest_staff_event(core.sessions, event, DESK)
     if result is None:
         raise not_found(f"ticket {ticket_id}")
     if not result.duplicate:
         core.processor.notify(result.conversation_id)
-    return web.json_response(
-        {"status": "duplicate" if result.duplicate else "accepted", "event_id": event.event_id,
-         "ticket_id": ticket_id, "action": action}, status=202)
+    return event, result.duplicate
 
 
-def _event_id(request: web.Request) -> str:
+def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
-        return f"action:{uuid.uuid4().hex}"
+        return None
     if len(key) > MAX_KEY or not key.isprintable():
         raise ApiError(400, "invalid_parameter",
                        f"Idempotency-Key must be at most {MAX_KEY} printable characters",
                        "Idempotency-Key")
-    return f"key:{principal(request).actor}:{clean_text(key)}"
+    return clean_text(key)
 
 
 def _choice(data: dict[str, Any], name: str, choices: tuple[str, ...]) -> str:

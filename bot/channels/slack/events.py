@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.api import slack_kb
+from bot.channels.slack.customer import customer_summary
 from bot.channels.slack.kb import SlackKB
 from bot.channels.slack.text import reply_text, to_plain
 from bot.core import Core
@@ -145,6 +146,11 @@ class SlackEvents:
             await ack(text=await self._list(user if mine else None))
         elif verb == "ticket" and (ticket_id := _ticket_number(words[1:])) is not None:
             await ack(text=await self._details(ticket_id))
+        elif verb == "customer" and (customer_id := _ticket_number(words[1:])) is not None:
+            settings = self._core.settings
+            await ack(text=await customer_summary(
+                self._core.sessions, self._core.services.translator, settings.default_locale,
+                settings.public_url, customer_id))
         elif verb == "help":
             await ack(text=self.t("desk_help"))
         else:
@@ -214,7 +220,8 @@ def _when(value: Any) -> str:
 
 
 def _ticket_number(words: list[str]) -> int | None:
-    """``N`` or ``#N`` as a ticket id; None for anything else (a usage answer, not a crash)."""
+    """``N`` or ``#N`` as a ticket (or customer) id; None for anything else (a usage answer,
+    not a crash)."""
     try:
         return db_id(words[0].lstrip("#"), "ticket") if words else None
     except BadInput:

@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.api import install_auth
 from bot.api.base import Handler, Role, allow
 from bot.core import Core
-from bot.web.admin import broadcast_views, kb_views, login, pages
+from bot.web.admin import broadcast_views, desk_views, kb_views, login, pages
 from bot.web.admin.render import JINJA, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,7 +40,9 @@ ROUTES: list[tuple[str, str, Handler, Role]] = [
     ("GET", "/admin/unanswered", pages.unanswered_list, "agent"),
     ("POST", "/admin/unanswered/dismiss", pages.unanswered_dismiss, "admin"),
     ("GET", "/admin/tickets", pages.tickets_list, "agent"),
-    ("GET", "/admin/tickets/{ticket_id}", pages.ticket_detail, "agent"),
+    ("GET", "/admin/tickets/{ticket_id}", desk_views.ticket_detail, "agent"),
+    ("POST", "/admin/tickets/{ticket_id}/action", desk_views.ticket_action, "agent"),
+    ("GET", "/admin/customers/{customer_id}", desk_views.customer_page, "agent"),
     ("GET", "/admin/audit", pages.audit_page, "admin"),
     ("GET", "/admin/broadcasts", broadcast_views.broadcasts_list, "agent"),
     ("POST", "/admin/broadcasts/{broadcast_id}/{action}", broadcast_views.broadcast_action,

@@ -12,7 +12,6 @@ from bot.web.admin.kb_views import entry_url
 from bot.web.admin.render import render
 from storage import admin as admin_repo
 from storage import unanswered
-from storage.models import Customer, Ticket
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -47,20 +46,6 @@ async def tickets_list(request: web.Request) -> web.Response:
         rows = await people.query_tickets(session, status, 200)
     return render(request, "tickets.html", tickets=rows, current=status or "",
                   statuses=people.STATUSES)
-
-
-async def ticket_detail(request: web.Request) -> web.Response:
-    try:
-        ticket_id = int(request.match_info["ticket_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    async with request.app[CORE].sessions() as session:
-        ticket = await session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise web.HTTPNotFound(text=f"No ticket {ticket_id}.")
-        customer = await session.get(Customer, ticket.customer_id)
-        messages = await people.transcript(session, ticket.conversation_id)
-    return render(request, "ticket.html", ticket=ticket, customer=customer, messages=messages)
 
 
 async def audit_page(request: web.Request) -> web.Response:
