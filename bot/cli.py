@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     _survey_parsers(sub.add_parser("survey", help="surveys").add_subparsers(metavar="ACTION"))
     _customer_parsers(sub.add_parser("customer", help="merge, export, erase customers")
                       .add_subparsers(metavar="ACTION"))
+    _replies_parsers(sub.add_parser("replies", help="saved replies staff send as :name")
+                     .add_subparsers(metavar="ACTION"))
     _events_parsers(sub.add_parser("events", help="dead letters: inbound events that failed")
                     .add_subparsers(metavar="ACTION"))
     _report_parsers(sub)
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``crmbot broadcast create|preview|send|pause|resume|cancel|status|list``."""
     from handlers.broadcast.tool import add_parsers
+
+    add_parsers(sub)
+
+
+def _replies_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crmbot replies list|set|delete`` (bot/repliestool.py)."""
+    from bot.repliestool import add_parsers
 
     add_parsers(sub)
 

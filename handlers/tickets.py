@@ -21,7 +21,8 @@ from typing import Any
 
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers import escalation
+from handlers import escalation, identity
+from storage import saved_replies
 from storage import tickets as repo
 from storage.models import Ticket, TicketNote
 
@@ -73,6 +74,12 @@ async def reply(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     if not text:
         await ctx.services.desk.refused(ctx, ticket, data, "empty")
         return
+    if text.startswith(SAVED_MARK):
+        expanded = await _saved_reply(ctx, ticket, text[len(SAVED_MARK):].strip())
+        if expanded is None:
+            await ctx.services.desk.refused(ctx, ticket, data, "no_saved_reply")
+            return
+        text = expanded
     user = str(data.get("user", ""))
     if ticket.assignee is None and await _claim(ctx, ticket, user):
         await ctx.services.desk.claimed(ctx, ticket, user)
@@ -80,6 +87,22 @@ async def reply(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now
     await ctx.services.desk.relayed(ctx, ticket, data)
+
+
+SAVED_MARK = ":"
+
+
+async def _saved_reply(ctx: Context, ticket: Ticket, name: str) -> str | None:
+    """``:name`` -> that saved reply in the customer's language, placeholders filled."""
+    if not saved_replies.NAME_RE.match(name):
+        return None
+    found = await saved_replies.find(ctx.session, name, ctx.locale,
+                                     ctx.services.settings.default_locale)
+    if found is None:
+        return None
+    return saved_replies.fill(found.text, {
+        "name": ctx.customer.display_name or "", "ticket": str(ticket.id),
+        "hours": identity.wait_text(ctx)})
 
 
 async def claim(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:

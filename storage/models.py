@@ -277,3 +277,4 @@ from storage import models_identity as _models_identity  # noqa: E402,F401
 from storage import models_reports as _models_reports  # noqa: E402,F401
 from storage import models_slack as _models_slack  # noqa: E402,F401
 from storage import models_surveys as _models_surveys  # noqa: E402,F401
+from storage import saved_replies as _saved_replies  # noqa: E402,F401

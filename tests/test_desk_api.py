@@ -209,3 +209,54 @@ async def test_the_admin_ticket_page_acts_like_the_api(srv: Running) -> None:
     texts = await _outbound(srv, ticket.conversation_id or 0)
     assert texts.count("Sent from the admin page.") == 1 and "forged" not in texts
     assert "called the carrier" not in texts
+
+
+async def test_saved_replies_are_sent_in_the_customers_language_with_placeholders(
+    srv: Running,
+) -> None:
+    async with aiohttp.ClientSession(srv.url) as http:
+        for locale, text in (("en", "Hi {name}, ticket {ticket} is with us. {hours}"),
+                             ("sv", "Hej {name}, ärende {ticket} är hos oss.")):
+            async with http.put(f"/api/v1/saved-replies/refund_ok/{locale}", json={"text": text},
+                                headers=srv.h(srv.admin)) as resp:
+                assert resp.status == 200, await resp.text()
+        async with http.put("/api/v1/saved-replies/refund_ok/en", json={"text": "x {bogus}"},
+                            headers=srv.h(srv.admin)) as resp:
+            assert resp.status == 422 and "bogus" in (await resp.json())["error"]["message"]
+        async with http.put("/api/v1/saved-replies/Bad Name/en", json={"text": "x"},
+                            headers=srv.h(srv.admin)) as resp:
+            assert resp.status == 422
+        async with http.put("/api/v1/saved-replies/refund_ok/en", json={"text": "x"},
+                            headers=srv.h(srv.agent)) as resp:
+            assert resp.status == 403  # agents read, admins write
+        async with http.get("/api/v1/saved-replies", headers=srv.h(srv.agent)) as resp:
+            names = {(r["name"], r["locale"]) for r in (await resp.json())["items"]}
+        assert names == {("refund_ok", "en"), ("refund_ok", "sv")}
+    await _say(srv, "/lang sv", "l1")
+    ticket = await _ticket(srv)
+    await _act(srv, ticket.id, srv.agent, {"action": "reply", "text": ":refund_ok"})
+    await _act(srv, ticket.id, srv.agent, {"action": "reply", "text": ":no_such_reply"})
+    texts = await _outbound(srv, ticket.conversation_id or 0)
+    assert f"Hej Dana Doe, ärende {ticket.id} är hos oss." in texts
+    assert not any("no_such_reply" in t for t in texts)
+    async with aiohttp.ClientSession(srv.url) as http:
+        async with http.delete("/api/v1/saved-replies/refund_ok/sv",
+                               headers=srv.h(srv.admin)) as resp:
+            assert resp.status == 204
+        async with http.delete("/api/v1/saved-replies/refund_ok/sv",
+                               headers=srv.h(srv.admin)) as resp:
+            assert resp.status == 404
+
+
+def test_saved_replies_from_the_command_line(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot import cli
+
+    monkeypatch.setenv("CRMBOT_DATABASE_URL", db_url)
+    assert cli.main(["replies", "set", "late", "lv", "Atvainojiet, {name}!"]) == 0
+    assert cli.main(["replies", "set", "late", "lv", "bad {what}"]) == 2
+    assert cli.main(["replies", "list"]) == 0
+    assert ":late\tlv\tAtvainojiet, {name}!" in capsys.readouterr().out
+    assert cli.main(["replies", "delete", "late", "lv"]) == 0
+    assert cli.main(["replies", "delete", "late", "lv"]) == 1

@@ -18,10 +18,10 @@ MIDDLEWARE_ON = web.AppKey("crmbot_auth_middleware", bool)
 
 
 def resources() -> list[list[ApiRoute]]:
-    from bot.api import access, desk, kb, openapi, people, privacy
+    from bot.api import access, desk, kb, openapi, people, privacy, replies
 
-    return [kb.ROUTES, people.ROUTES, desk.ROUTES, access.ROUTES, privacy.ROUTES,
-            openapi.ROUTES]
+    return [kb.ROUTES, people.ROUTES, desk.ROUTES, replies.ROUTES, access.ROUTES,
+            privacy.ROUTES, openapi.ROUTES]
 
 
 def install_auth(app: web.Application) -> None:

@@ -97,6 +97,7 @@ class SlackDesk:
             "taken": self.t("desk_refused_taken", ticket=ticket.id,
                             who=mention(ticket.assignee) if ticket.assignee else "?"),
             "priority": self.t("desk_refused_priority"),
+            "no_saved_reply": self.t("desk_refused_saved_reply"),
         }
         user = str(ref.get("user") or "")
         if not user or ctx.inbound.channel != NAME:  # only a Slack user can see an ephemeral

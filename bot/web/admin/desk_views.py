@@ -16,6 +16,7 @@ from bot.api import desk, people
 from bot.api.base import ApiError
 from bot.keys import CORE
 from bot.web.admin.render import render
+from storage import saved_replies
 from storage.clean import BadInput, db_id
 from storage.customer_view import customer_view
 from storage.models import Customer, Ticket, TicketNote
@@ -40,8 +41,9 @@ async def ticket_detail(request: web.Request) -> web.Response:
         messages = await people.transcript(session, ticket.conversation_id)
         notes = (await session.scalars(select(TicketNote).where(
             TicketNote.ticket_id == ticket_id).order_by(TicketNote.id))).all()
+        saved = sorted({r.name for r in await saved_replies.listing(session)})
     return render(request, "ticket.html", ticket=ticket, customer=customer, messages=messages,
-                  notes=notes, priorities=desk.PRIORITIES)
+                  notes=notes, priorities=desk.PRIORITIES, saved=saved)
 
 
 async def ticket_action(request: web.Request) -> web.StreamResponse:
