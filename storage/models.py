@@ -269,6 +269,7 @@ class TicketNote(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+from storage import agents as _agents  # noqa: E402,F401
 from storage import models_admin as _models_admin  # noqa: E402,F401
 from storage import models_broadcast as _models_broadcast  # noqa: E402,F401
 from storage import models_email as _models_email  # noqa: E402,F401

@@ -64,6 +64,7 @@ NO_CUSTOMER_DATA = frozenset({
     "admin_users", "admin_sessions", "api_tokens", "audit_log", "broadcasts", "kb_entries",
     "kb_revisions", "kb_state", "report_conversation_days", "report_rollup_offsets",
     "report_rollup_state", "survey_definitions", "web_secrets", "saved_replies",
+    "agent_names",
 })
 #: Columns of customer tables that erasing keeps on purpose: codes, statuses, languages,
 #: entry ids, staff ids; nothing that says who the customer is or what they wrote.

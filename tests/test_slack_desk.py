@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from storage import agents
 from storage.models import Conversation, Message, TicketNote
 from tests.slack_env import AGENT, OTHER_AGENT, SUPPORT, SlackEnv, wait_for
 from tests.slack_env import slack_env as slack_env  # the fixture
@@ -186,3 +187,26 @@ async def test_keyword_escalates(slack_env: SlackEnv) -> None:
     await wait_for(lambda: _roots(env))
     ticket = await env.ticket(1)
     assert ticket.reason == "keyword:complaint"
+
+
+async def test_agents_names_are_learned_from_slack_in_the_background(slack_env: SlackEnv) -> None:
+    env = slack_env
+    await _escalate(env)
+    assert await env.action("ticket_claim", 1) == 200
+
+    async def learned() -> dict[str, str] | None:
+        async with env.core.sessions() as session:
+            known = await agents.names(session, [AGENT])
+        return known or None
+
+    assert await wait_for(learned) == {AGENT: f"agent-{AGENT.lower()}"}
+    assert len(env.fake.method_calls("users.info")) == 1
+    assert await env.action("ticket_resolve", 1) == 200  # known and fresh: not asked again
+    await wait_for(lambda: _resolved(env))
+    assert len(env.fake.method_calls("users.info")) == 1
+    assert agents.label(AGENT, {AGENT: "Alice"}) == f"Alice ({AGENT})"
+    assert agents.label("U0NOBODY", {}) == "U0NOBODY"
+
+
+async def _resolved(env: SlackEnv) -> bool:
+    return (await env.ticket(1)).status == "resolved"

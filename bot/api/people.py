@@ -29,6 +29,7 @@ from bot.api.base import (
     query_choice,
 )
 from bot.keys import CORE
+from storage import agents
 from storage.customer_view import CustomerView, customer_view
 from storage.models import Customer, Message, Ticket, TicketNote
 
@@ -40,8 +41,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def ticket_json(t: Ticket) -> dict[str, Any]:
-    return {
+def ticket_json(t: Ticket, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """``assignee_name``: the agent's display name where the desk told us (storage/agents.py)."""
+    return {"assignee_name": (names or {}).get(t.assignee or ""),
         "id": t.id, "status": t.status, "priority": t.priority, "reason": t.reason,
         "subject": t.subject, "channel": t.channel, "customer_id": t.customer_id,
         "conversation_id": t.conversation_id, "assignee": t.assignee,
@@ -98,9 +100,10 @@ async def list_tickets(request: web.Request) -> web.Response:
     before = _after_id(request)
     async with request.app[CORE].sessions() as session:
         rows = await query_tickets(session, status, limit + 1, before)
+        known = await agents.names(session, (t.assignee for t in rows))
     more = len(rows) > limit
     rows = rows[:limit]
-    return page([ticket_json(t) for t in rows], [rows[-1].id] if more else None)
+    return page([ticket_json(t, known) for t in rows], [rows[-1].id] if more else None)
 
 
 async def get_ticket(request: web.Request) -> web.Response:
@@ -113,11 +116,13 @@ async def get_ticket(request: web.Request) -> web.Response:
         messages = await transcript(session, ticket.conversation_id)
         notes = (await session.scalars(select(TicketNote).where(
             TicketNote.ticket_id == ticket_id).order_by(TicketNote.id))).all()
-    body = ticket_json(ticket)
+        known = await agents.names(session, [ticket.assignee, *(n.author for n in notes)])
+    body = ticket_json(ticket, known)
     body["customer"] = customer_json(customer) if customer else None
     body["transcript"] = [message_json(m) for m in messages]
-    body["notes"] = [{"id": n.id, "author": n.author, "source": n.source, "text": n.text,
-                      "created_at": _iso(n.created_at)} for n in notes]
+    body["notes"] = [{"id": n.id, "author": n.author, "author_name": known.get(n.author),
+                      "source": n.source, "text": n.text, "created_at": _iso(n.created_at)}
+                     for n in notes]
     return web.json_response(body)
 
 

@@ -23,6 +23,7 @@ from handlers.reports.clock import EPOCH, BusinessClock, from_us
 from handlers.reports.model import Report, Table, Value
 from handlers.reports.period import Period
 from handlers.reports.stats import average, csat, nps, percentile, rate
+from storage import agents
 
 GAP_SAMPLE = 2000  # newest unanswered questions clustered (n x n matrix)
 
@@ -79,6 +80,7 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
             conv, raw = await asyncio.gather(conv_part, _fetch_apart(apart, periods, options))
         current, tables = _period_figures(period, options, conv[0], raw[0])
         previous, _ = _period_figures(periods[1], options, conv[1], raw[1])
+        await _name_agents(session, tables)
         if gaps is not None:
             tables.append(await gaps)
     finally:
@@ -87,6 +89,16 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
     notes = [] if current["broadcast_reach"] is not None else [
         "Broadcast reach: not available (no broadcast feature installed)."]
     return Report(period, period.previous(), now, current, previous, tables, notes)
+
+
+async def _name_agents(session: AsyncSession, tables: list[Table]) -> None:
+    """Agents by display name where the desk learned it: "Alice Berg (U0AGENT1)"."""
+    for table in tables:
+        if table.name != "by_agent":
+            continue
+        known = await agents.names(session, (str(row[0]) for row in table.rows if row[0]))
+        for row in table.rows:
+            row[0] = agents.label(str(row[0]), known) if row[0] else row[0]
 
 
 @dataclass

@@ -26,6 +26,7 @@ from bot import metrics
 from bot.api import slack_kb
 from bot.channels.slack.customer import customer_summary
 from bot.channels.slack.kb import SlackKB
+from bot.channels.slack.names import SlackNames
 from bot.channels.slack.text import reply_text, to_plain
 from bot.core import Core
 from bot.i18n import Translator
@@ -50,12 +51,14 @@ class SlackEvents:
         self._translator: Translator = core.services.translator
         self._locale = core.settings.default_locale
         self._kb = SlackKB(core, self.t)
+        self.names: SlackNames | None = None
 
     def t(self, key: str, **values: Any) -> str:
         return self._translator.t(key, self._locale, **values)
 
     def build(self, client: AsyncWebClient) -> AsyncApp:
         """The Bolt app; ``client`` answers ``auth.test`` once, lazily, on the first request."""
+        self.names = SlackNames(client, self._core.sessions)
         app = AsyncApp(
             client=client,
             signing_secret=self._core.settings.slack_signing_secret or "",
@@ -161,6 +164,8 @@ class SlackEvents:
 
     async def _ingest(self, event: repo.StaffEvent, channel: str) -> None:
         result = await repo.ingest_staff_event(self._core.sessions, event, channel)
+        if self.names is not None:
+            self.names.learn(event.user)  # in the background: the ack never waits for Slack
         if result is None:
             log.warning("slack %s on unknown ticket %s ignored", event.action, event.ticket_id)
             return

@@ -16,7 +16,7 @@ from bot.api import desk, people
 from bot.api.base import ApiError
 from bot.keys import CORE
 from bot.web.admin.render import render
-from storage import saved_replies
+from storage import agents, saved_replies
 from storage.clean import BadInput, db_id
 from storage.customer_view import customer_view
 from storage.models import Customer, Ticket, TicketNote
@@ -42,8 +42,9 @@ async def ticket_detail(request: web.Request) -> web.Response:
         notes = (await session.scalars(select(TicketNote).where(
             TicketNote.ticket_id == ticket_id).order_by(TicketNote.id))).all()
         saved = sorted({r.name for r in await saved_replies.listing(session)})
+        known = await agents.names(session, [ticket.assignee, *(n.author for n in notes)])
     return render(request, "ticket.html", ticket=ticket, customer=customer, messages=messages,
-                  notes=notes, priorities=desk.PRIORITIES, saved=saved)
+                  notes=notes, priorities=desk.PRIORITIES, saved=saved, agents=known)
 
 
 async def ticket_action(request: web.Request) -> web.StreamResponse:
@@ -64,6 +65,7 @@ async def customer_page(request: web.Request) -> web.Response:
     customer_id = _path_id(request, "customer_id")
     async with request.app[CORE].sessions() as session:
         view = await customer_view(session, customer_id)
+        known = await agents.names(session, (t.assignee for t in view.tickets)) if view else {}
     if view is None:
         raise web.HTTPNotFound(text=f"No customer {customer_id}.")
-    return render(request, "customer.html", view=view, c=view.customer)
+    return render(request, "customer.html", view=view, c=view.customer, agents=known)

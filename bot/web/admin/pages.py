@@ -11,7 +11,7 @@ from bot.keys import CORE
 from bot.web.admin.kb_views import entry_url
 from bot.web.admin.render import render
 from storage import admin as admin_repo
-from storage import unanswered
+from storage import agents, unanswered
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -44,8 +44,9 @@ async def tickets_list(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="unknown status")
     async with request.app[CORE].sessions() as session:
         rows = await people.query_tickets(session, status, 200)
+        known = await agents.names(session, (t.assignee for t in rows))
     return render(request, "tickets.html", tickets=rows, current=status or "",
-                  statuses=people.STATUSES)
+                  statuses=people.STATUSES, agents=known)
 
 
 async def audit_page(request: web.Request) -> web.Response:
