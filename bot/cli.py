@@ -36,19 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crmbot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="crmbot", description="crmbot, the self-hosted customer-support bot. Every "
+        "command uses the same settings (environment, .env) and database as `crmbot run`.")
     sub = parser.add_subparsers(metavar="COMMAND")
     run = sub.add_parser("run", help="serve HTTP and run every configured channel")
     run.add_argument("--workers", type=int, default=1,
                      help="server processes sharing the port (PostgreSQL only)")
     run.set_defaults(func=cmd_run)
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
-    chat.add_argument("--locale", choices=("en", "sv", "lv"))
-    chat.add_argument("--name")
+    chat.add_argument("--locale", choices=("en", "sv", "lv"),
+                      help="talk in this language (default: detected from what you write)")
+    chat.add_argument("--name", help="your display name, as a customer")
     chat.set_defaults(func=cmd_chat)
     db = sub.add_parser("db", help="database schema").add_subparsers(metavar="ACTION")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
-    _kb_parsers(sub.add_parser("kb", help="knowledge base").add_subparsers(metavar="ACTION"))
+    kb = sub.add_parser("kb", help="knowledge base")
+    kb.set_defaults(func=_usage(kb))
+    _kb_parsers(kb.add_subparsers(metavar="ACTION"))
     _token_parsers(sub.add_parser("token", help="admin API tokens").add_subparsers(
         metavar="ACTION"))
     _user_parsers(sub.add_parser("user", help="admin web UI users").add_subparsers(
@@ -64,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     _broadcast_parsers(sub.add_parser("broadcast", help="announcements to opted-in customers")
                        .add_subparsers(metavar="ACTION"))
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> Command:
+    """A group without its action (``crmbot kb``) prints its own help, not the top level's."""
+    def show(args: argparse.Namespace, settings: Settings) -> int:
+        parser.print_help()
+        return 2
+    return show
 
 
 def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,7 +129,7 @@ def _kb_parsers(kb: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     exp.add_argument("file", type=Path)
     exp.set_defaults(func=cmd_kb_export)
     lst = kb.add_parser("list", help="list entries")
-    lst.add_argument("--locale")
+    lst.add_argument("--locale", choices=("en", "sv", "lv"), help="only this language")
     lst.set_defaults(func=cmd_kb_list)
     ev = kb.add_parser("eval", help="measure matching on a JSONL query file")
     ev.add_argument("queries", type=Path)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot import kbrules
 from bot.config import Settings
 from bot.dbtool import in_transaction, tool_sessions
 from knowledge.entries import KBEntry
-from knowledge.formats import dump_file, load_file
+from knowledge.formats import KBFormatError, dump_file, load_file
 from storage import kb as kb_repo
 
 
 async def import_file(settings: Settings, path: Path) -> dict[str, int]:
     """Validate the whole file first; a bad file changes nothing."""
     entries = load_file(path)
+    refused = kbrules.problems(entries)
+    if refused:
+        raise KBFormatError(str(path), refused)
     return await in_transaction(
         settings, lambda session: kb_repo.import_entries(session, entries, f"cli:{path.name}")
     )

@@ -89,6 +89,18 @@ def loads(text: str, fmt: str, source: str = "<input>") -> list[KBEntry]:
     return entries
 
 
+#: pydantic's wording for people who write KB files, not Python ("a valid tuple").
+PLAIN_MESSAGES = {
+    "tuple_type": "must be a list of strings",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "missing": "is required",
+    "extra_forbidden": "is not a knowledge-base field (id, locale, question, phrasings, "
+                       "answer, tags, enabled)",
+}
+
+
 class _BadRow(str):
     """A row that could not even be parsed; the text says why (reported with the others)."""
 
@@ -105,7 +117,8 @@ def _validate(line: int, row: Any, problems: list[str]) -> KBEntry | None:
     except ValidationError as exc:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "entry"
-            problems.append(f"line {line}, field '{field}': {err['msg']}")
+            message = PLAIN_MESSAGES.get(err["type"], err["msg"])
+            problems.append(f"line {line}, field '{field}': {message}")
         return None
 
 

@@ -201,14 +201,14 @@ async def test_import_export_all_formats_and_all_or_nothing(srv: Running) -> Non
                                  data=text.encode()) as resp:
                 stats = await resp.json()
                 assert resp.status == 200 and stats["unchanged"] >= 30, stats
-        bad = ('{"id": "new_one", "locale": "en", "answer": "fine"}\n'
+        bad = ('{"id": "new_one", "locale": "en", "question": "new?", "answer": "fine"}\n'
                '{"id": "bad", "locale": "en", "answer": ""}\n')
         async with http.post("/api/v1/kb/import", params={"format": "jsonl"},
                              data=bad) as resp:
             err = (await resp.json())["error"]
             assert resp.status == 422 and err["code"] == "invalid_kb_file"
             assert "line 2" in err["message"] and "answer" in err["message"]
-        good = '{"id": "new_one", "locale": "en", "answer": "fine"}\n'
+        good = '{"id": "new_one", "locale": "en", "question": "new?", "answer": "fine"}\n'
         async with http.post("/api/v1/kb/import", params={"format": "jsonl",
                                                           "dry_run": "true"}, data=good) as r:
             assert (await r.json()) == {"created": 1, "updated": 0, "unchanged": 0,

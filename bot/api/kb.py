@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot import kbrules
 from bot.api import kb_ops
 from bot.api.auth import principal
 from bot.api.base import (
@@ -82,9 +83,14 @@ def _entry_from(body: dict[str, Any], entry_id: str | None = None,
                            name)
         body[name] = value
     try:
-        return KBEntry.model_validate(body), base
+        entry = KBEntry.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
+    refused = kbrules.problems([entry], whole_file=False)
+    if refused:
+        field = "locale" if "'locale'" in refused[0] else "question"
+        raise ApiError(422, "validation_error", refused[0], field, refused)
+    return entry, base
 
 
 async def _write(request: web.Request, entry: KBEntry, base: int | None,
@@ -194,6 +200,9 @@ async def import_kb(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "body is not UTF-8 text") from None
     except KBFormatError as exc:
         raise ApiError(422, "invalid_kb_file", exc.problems[0], "body", exc.problems) from None
+    refused = kbrules.problems(entries)
+    if refused:
+        raise ApiError(422, "invalid_kb_file", refused[0], "body", refused)
     core = request.app[CORE]
     actor = principal(request).actor
     async with core.sessions() as session:

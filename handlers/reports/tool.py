@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from handlers.reports import render
 from handlers.reports.model import Report
 from handlers.reports.service import make_report, period_for
 
@@ -33,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.reports import render  # matplotlib: ~0.8 s, only when a report is made
+
     period = period_for(settings, args.since, args.until)  # bad dates: ValueError -> exit 2
     for target in (args.html, args.pdf):
         if target is not None and not target.parent.is_dir():
@@ -64,6 +65,8 @@ async def _build(settings: Settings, period: object, rebuild: bool = False) -> R
 
 
 def _print(report: Report) -> None:
+    from handlers.reports import render
+
     out = sys.stdout
     out.write(f"Report {report.period.label()} ({report.period.tz.key}); "
               f"previous {report.previous.label()}\n")
