@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     match_wrong_cost: float = Field(default=4.0, ge=1.0, le=100.0)
     matcher: Literal["default", "lexical", "semantic"] = "default"
     max_message_chars: int = Field(default=4000, ge=100, le=100_000)
+    handover_after_unanswered: int = Field(default=2, ge=0, le=100)
 
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"

@@ -22,7 +22,6 @@ router = Router("escalation", priority=40)
 
 OPEN_STATUSES = ("open", "claimed")
 PRIORITIES = ("low", "normal", "high", "urgent")
-ABSTAIN_LIMIT = 2
 HUMAN_PHRASES = re.compile(
     r"\b(talk|speak|chat)\s+(to|with)\s+(a\s+)?(human|person|agent|someone|operator)\b"
     r"|\b(real|live)\s+(person|human|agent)\b"
@@ -140,12 +139,14 @@ async def on_resolved(ctx: Context, ticket: Ticket) -> None:
     await surveys.start_csat(ctx, ticket)
 
 
-def note_abstain(ctx: Context) -> int:
-    """Count consecutive unanswered questions (reset by any answer)."""
+def note_abstain(ctx: Context) -> bool:
+    """Count consecutive unanswered questions (reset by any answer); True when that many
+    should reach a person (CRMBOT_HANDOVER_AFTER_UNANSWERED; 0 never hands over)."""
     count = int(ctx.state.get("abstains", 0)) + 1
     ctx.state["abstains"] = count
     ctx.save_state()
-    return count
+    limit = ctx.services.settings.handover_after_unanswered
+    return limit > 0 and count >= limit
 
 
 def reset_abstains(ctx: Context) -> None:

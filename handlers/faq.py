@@ -69,20 +69,36 @@ async def answer(ctx: Context) -> bool:
         return False
     unanswered.record(ctx.session, ctx.conversation.id, ctx.text, ctx.locale, "suggested",
                       suggestions[0].entry_id, suggestions[0].score)
-    if escalation.note_abstain(ctx) >= escalation.ABSTAIN_LIMIT:
+    if escalation.note_abstain(ctx):
         await escalation.escalate(ctx, reason="bot_unsure")
         return True
     _suggest(ctx, suggestions[:MAX_SUGGESTIONS])
     return True
 
 
+def _not_a_question(ctx: Context) -> bool:
+    """A command nobody knows ("/frobnicate") or a bare number with no button behind it is a
+    slip, not a question the KB failed: say what works, and neither record it as unanswered
+    nor count it towards a hand-over."""
+    text = ctx.text
+    if ctx.inbound.kind == "command" or text.startswith("/"):
+        ctx.reply(ctx.t("unknown_command"))
+        return True
+    if text.isdigit() and len(text) <= 2:
+        ctx.reply(ctx.t("not_a_choice", number=text))
+        return True
+    return False
+
+
 @fallback_router.handler
 async def fallback(ctx: Context) -> bool:
     if ctx.inbound.kind not in ("text", "edited", "command"):
         return False
+    if _not_a_question(ctx):
+        return True
     if ctx.inbound.kind != "command" and ctx.text:
         unanswered.record(ctx.session, ctx.conversation.id, ctx.text, ctx.locale, "fallback")
-    if escalation.note_abstain(ctx) >= escalation.ABSTAIN_LIMIT:
+    if escalation.note_abstain(ctx):
         await escalation.escalate(ctx, reason="bot_unsure")
         return True
     ctx.reply(ctx.t("fallback"), ((Button(ctx.t("button_human"), data="human"),),))

@@ -42,7 +42,7 @@ async def helpful(ctx: Context) -> bool:
     _record(ctx, "not_helpful", entry_id)
     ctx.state["rejected_answer"] = entry_id
     ctx.save_state()
-    if escalation.note_abstain(ctx) >= escalation.ABSTAIN_LIMIT:
+    if escalation.note_abstain(ctx):
         await escalation.escalate(ctx, reason="not_helpful")
         return True
     ctx.reply(ctx.t("not_helpful"), ((Button(ctx.t("button_human"), data="human"),),))

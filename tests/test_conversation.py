@@ -168,3 +168,33 @@ async def test_not_helpful_then_another_question_is_answered(chat: Chat) -> None
     await chat.say("How much does shipping cost?")
     await chat.press("fb:delivery_cost:n")
     assert "30 days" in (await chat.say("How do I return an item?"))[0]
+
+
+async def test_unknown_commands_and_stray_numbers_do_not_push_towards_a_ticket(
+    chat: Chat, core: Core,
+) -> None:
+    for text in ("/frobnicate", "7", "/frobnicate again", "42"):
+        replies = await chat.say(text)
+        assert len(replies) == 1, (text, replies)
+    assert "don't know that command" in (await chat.say("/nope"))[0]
+    assert "no option 7" in (await chat.say("7"))[0]
+    async with core.sessions() as s:
+        assert await s.scalar(select(Ticket)) is None
+        conversation = await s.scalar(select(Conversation))
+    assert conversation is not None and conversation.mode == "bot"
+    assert "abstains" not in (conversation.state or {})
+    from storage import unanswered
+
+    async with core.sessions() as s:
+        assert await unanswered.list_open(s, limit=10) == []
+
+
+async def test_the_hand_over_threshold_is_a_setting(core: Core) -> None:
+    core.services.settings = core.services.settings.model_copy(
+        update={"handover_after_unanswered": 0})
+    chat = Chat(core, chat="patient")
+    for text in ("Tell me a joke about penguins", "What is the airspeed of a swallow?",
+                 "Why is the sky blue?"):
+        assert (await chat.say(text))[0].startswith("Sorry, I don't have an answer")
+    async with core.sessions() as s:
+        assert await s.scalar(select(Ticket)) is None
