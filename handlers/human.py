@@ -1,13 +1,19 @@
-"""While a human owns the conversation the bot stays quiet and relays to the desk."""
+"""While a human owns the conversation the bot relays to the desk and otherwise stays quiet.
+
+Quiet, but not silent: the first message after the hand-over gets one acknowledgement (the team
+has it, and when they answer: business hours on the customer's clock), so nobody writes into
+a void; later messages of the same case get nothing until staff answer.
+"""
 
 from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers.escalation import open_ticket
-from handlers.identity import follows_open_ticket
+from handlers.identity import follows_open_ticket, wait_text
 
 router = Router("human", priority=30)
+TOLD = "told_waiting"  # the ticket whose customer was told that the team has their message
 
 
 @router.handler
@@ -19,4 +25,8 @@ async def relay(ctx: Context) -> bool:
         ctx.conversation.mode = "bot"
         return False
     await ctx.services.desk.customer_wrote(ctx, ticket)
+    if ctx.state.get(TOLD) != ticket.id:
+        ctx.state[TOLD] = ticket.id
+        ctx.save_state()
+        ctx.reply(ctx.t("human_has_it", ticket=ticket.id, wait=wait_text(ctx)))
     return True
