@@ -182,8 +182,17 @@ async def test_survey_by_mail_answered_with_a_number_and_unsubscribe(email_env: 
     async with env.http.get(url, params={"a": "anna@example.com", "t": "forged"}) as resp:
         assert resp.status == 400
     token = unsubscribe_token(env.core.settings, "anna@example.com")
-    async with env.http.post(url, params={"a": "anna@example.com", "t": token}) as resp:
-        assert resp.status == 200
+    signed = {"a": "anna@example.com", "t": token, "l": "sv"}
+    async with env.http.get(url, params=signed) as resp:  # a link scanner, or a person
+        page = await resp.text()
+    assert resp.status == 200 and 'method="post"' in page and 'lang="sv"' in page
+    assert "Sluta skicka utskick till mig" in page
+    async with env.core.sessions() as session:
+        customer = await session.get_one(Customer, ticket.customer_id)
+    assert (customer.attributes.get("consent") or {}).get("announcements") is not False, \
+        "a GET withdraws nothing"
+    async with env.http.post(url, params=signed, data="List-Unsubscribe=One-Click") as resp:
+        assert resp.status == 200 and "inga fler utskick" in await resp.text()
     async with env.core.sessions() as session:
         customer = await session.get_one(Customer, ticket.customer_id)
     assert customer.attributes["consent"]["announcements"] is False

@@ -78,7 +78,7 @@ def test_compose_buttons_threading_and_unsubscribe() -> None:
     assert "1. Very" in text and "2. Not" in text and "Read more: https://shop.example/faq" in text
     assert "Atbildiet ar" in text and composed.options == ("s:5", "s:1")
     assert mail["In-Reply-To"] == "<m2@x>" and mail["References"] == "<m1@x> <m2@x>"
-    assert mail["Subject"] == "Re: Pasūtījums"
+    assert mail["Subject"] == "Jaunumi no mums"  # an announcement is not a "Re:"
     assert mail["List-Unsubscribe"] == "<https://bot/email/unsubscribe?a=x>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert str(mail["Message-ID"]).endswith("@mail.shop.example>")
@@ -182,3 +182,29 @@ async def test_a_mail_with_options_is_on_record_before_the_relay_has_it(
         relay.close()
         await relay.wait_closed()
     assert at_relay == [("sending", ["sv:1:1", "sv:1:5"])] * 2
+
+
+def test_a_long_unsubscribe_url_stays_a_plain_header() -> None:
+    url = "https://shop.example.com/email/unsubscribe?a=anna.customer%40example.com&t=" + "ab" * 32
+    message = OutboundMessage(channel="email", chat_id="anna@example.com", text="News!",
+                              locale="en", meta={"broadcast": 1})
+    composed = compose(message, sender="s@shop.example", domain="mail.shop.example",
+                       thread=None, translator=_translator(), unsubscribe_url=url)
+    raw = composed.mail.as_bytes().decode("ascii")
+    assert f"List-Unsubscribe: <{url}>\n" in raw and "=?utf-8?" not in raw.split("\n\n")[0]
+
+
+@pytest.mark.parametrize(("subject", "auto"), [
+    ("Automatic reply: Where is my order", True), ("Frånvaro: Anna Berg", True),
+    ("Automātiskā atbilde: Re: paka", True), ("Out of Office: back on Monday", True),
+    ("Autosvar", True), ("Re: where is my automatic reply setting?", False),
+    ("Outing of office staff", False), ("Paketet kom aldrig", False),
+])
+def test_out_of_office_is_known_by_its_subject(subject: str, auto: bool) -> None:
+    from email import message_from_bytes, policy
+
+    from bot.channels.email.parse import auto_reason
+
+    raw = f"From: a@example.org\r\nSubject: {subject}\r\n\r\nI am away.\r\n".encode()
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert (auto_reason(msg, "a@example.org", None) is not None) is auto  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ context. Operator guide: docs/channels/email.md.
 
 from __future__ import annotations
 
-import hmac
+import html
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.channels.email.adapter import EmailAdapter, unsubscribe_token
 from bot.channels.email.inbound import MailIntake
 from bot.channels.email.smtpd import start_listener
+from bot.i18n import normalise_locale
 from storage.clean import BadInput, same_secret
 
 if TYPE_CHECKING:
@@ -54,11 +55,23 @@ class EmailChannel:
         return web.json_response(body, status=STATUS[result.outcome], headers=headers)
 
     async def unsubscribe(self, request: web.Request) -> web.Response:
-        """One-click unsubscribe (RFC 8058 POST, or the link opened in a browser)."""
+        """RFC 8058: a POST (the mail client's one-click, or the page's button) withdraws
+        consent; a GET only shows a page with that button, so the link scanners of mail
+        providers, which open every link, unsubscribe nobody. In the customer's language."""
+        locale = normalise_locale(request.query.get("l")) or self.core.settings.default_locale
+
+        def t(key: str) -> str:
+            return self.core.services.translator.t(key, locale)
+
         address = request.query.get("a", "").lower()
         expected = unsubscribe_token(self.core.settings, address)
-        if not address or not hmac.compare_digest(request.query.get("t", ""), expected):
-            return web.Response(status=400, text="This unsubscribe link is not valid.")
+        if not address or not same_secret(request.query.get("t", ""), expected):
+            return _page(locale, t("email_unsubscribe_title"), t("email_unsubscribe_invalid"),
+                         status=400)
+        if request.method != "POST":
+            button = (f'<form method="post"><button type="submit">'
+                      f'{html.escape(t("email_unsubscribe_button"))}</button></form>')
+            return _page(locale, t("email_unsubscribe_title"), button)
         from storage.consent import set_consent_for_identity
 
         try:
@@ -66,7 +79,7 @@ class EmailChannel:
                                            source="email")
         except ValueError:  # never wrote to us: nothing to withdraw, same answer
             log.info("unsubscribe for unknown e-mail identity")
-        return web.Response(text="You are unsubscribed from announcements.")
+        return _page(locale, t("email_unsubscribe_title"), t("email_unsubscribe_done"))
 
     async def lifetime(self, app: web.Application) -> AsyncIterator[None]:
         settings = self.core.settings
@@ -110,3 +123,13 @@ def setup(app: web.Application, core: Core) -> EmailChannel:
     app.router.add_post("/email/unsubscribe", channel.unsubscribe)
     app.cleanup_ctx.append(channel.lifetime)
     return channel
+
+
+def _page(locale: str, title: str, body: str, status: int = 200) -> web.Response:
+    """A minimal, self-contained page (no scripts, no external assets)."""
+    text = (f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}"
+            f"</h1><p>{body if body.startswith('<form') else html.escape(body)}</p></main>"
+            "</body></html>")
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")

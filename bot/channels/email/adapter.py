@@ -107,7 +107,8 @@ class EmailAdapter:
             return None
         base = self._settings.public_url.rstrip("/")
         query = urlencode({"a": message.chat_id, "t": unsubscribe_token(self._settings,
-                                                                         message.chat_id)})
+                                                                         message.chat_id),
+                           "l": message.locale})  # the page's language; not signed
         return f"{base}/email/unsubscribe?{query}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import uuid
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -36,6 +37,11 @@ class Composed:
     options: tuple[str, ...]
 
 
+#: RFC 5322 allows 998 characters a line; at the default 78 Python RFC 2047-encodes a header
+#: with no space to fold at, and mail clients then cannot read List-Unsubscribe's <URL>.
+MAIL_POLICY = policy.default.clone(max_line_length=998)
+
+
 def new_message_id(domain: str) -> str:
     """Message-IDs under one stable domain (CRMBOT_EMAIL_MESSAGE_ID_DOMAIN), so replies to any
     of our mails are recognised in In-Reply-To / References."""
@@ -48,7 +54,7 @@ def compose(message: OutboundMessage, *, sender: str, domain: str, thread: Threa
     subject = _subject(message, thread, translator)
     options = tuple(b.data for row in message.buttons for b in row if b.data)
     text, markup = _bodies(message, translator, unsubscribe_url)
-    mail = EmailMessage()
+    mail = EmailMessage(policy=MAIL_POLICY)
     mail["From"] = sender
     mail["To"] = message.chat_id
     mail["Subject"] = subject
@@ -74,10 +80,16 @@ def compose(message: OutboundMessage, *, sender: str, domain: str, thread: Threa
 def _subject(message: OutboundMessage, thread: Thread | None, translator: Translator) -> str:
     if message.meta.get("subject"):
         return str(message.meta["subject"])[:200]
+    if is_announcement(message):  # news is not a reply to the customer's last question
+        return translator.t("email_announcement_subject", message.locale)
     if thread is not None and thread.subject:
         base = thread.subject
         return base if base.lower().startswith(("re:", "sv:", "aw:")) else f"Re: {base}"
     return translator.t("email_subject", message.locale)
+
+
+def is_announcement(message: OutboundMessage) -> bool:
+    return any(message.meta.get(flag) for flag in ("broadcast", "announcement"))
 
 
 def _bodies(message: OutboundMessage, translator: Translator,

@@ -22,6 +22,13 @@ BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress-never",
                 "x-mailer-daemon")
 DAEMONS = ("mailer-daemon@", "postmaster@")
+#: Out-of-office replies that carry no Auto-Submitted header, known only by their subject
+#: (Outlook, Gmail and common hand-written ones in en/sv/lv, plus German's "Abwesenheit").
+AUTO_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto(matic)?[- ]?(reply|response)|out of (the )?office|autoreply|"
+    r"autosvar|automatiskt svar|frånvaro|frånvarande|"
+    r"automātiskā atbilde|automātiska atbilde|prombūtnē|atvaļinājumā|abwesenheit\w*)\b",
+    re.IGNORECASE)
 
 
 class MalformedMail(ValueError):
@@ -109,6 +116,9 @@ def auto_reason(msg: Message, sender: str, envelope_from: str | None) -> str | N
         return "empty return path"
     if msg.get_content_type() == "multipart/report" or sender.startswith(DAEMONS):
         return "delivery report"
+    subject = str(msg.get("Subject", "") or "")
+    if AUTO_SUBJECT.match(subject):
+        return f"out-of-office subject: {subject[:80]}"
     return None
 
 
