@@ -294,3 +294,18 @@ async def test_local_time_schedule_sets_each_recipients_due_time(
 
     local = due.astimezone(ZoneInfo("Asia/Tokyo"))
     assert (local.hour, local.minute) == (10, 0)
+
+
+def test_a_spec_names_every_problem_and_refuses_unknown_segments() -> None:
+    from handlers.broadcast.spec import parse
+
+    with pytest.raises(ValueError) as refused:
+        parse({"name": "n", "messages": {"en": "hi"},
+               "segment": {"channels": ["fax"], "locales": ["de", "sv"]}})
+    assert "unknown channel(s) ['fax']" in str(refused.value)
+    assert "unknown locale(s) ['de']" in str(refused.value)
+    with pytest.raises(ValueError) as texts:
+        parse({"name": "n", "messages": {"en": " ", "de": "Hallo"}, "default_locale": "lv"})
+    message = str(texts.value)
+    assert "'de' is not a shipped locale" in message and "messages.en" in message
+    assert "default_locale 'lv' has no message" in message

@@ -59,6 +59,10 @@ class SurveyScore(Strict):
     max: int | None = None
 
 
+#: Channels an announcement can reach (intake items, the Slack desk and the terminal cannot).
+ANNOUNCING_CHANNELS = ("telegram", "web", "email", "whatsapp", "messenger", "instagram")
+
+
 class SegmentSpec(Strict):
     """Who: every given filter must hold. Consent and reachability always apply on top."""
 
@@ -70,6 +74,23 @@ class SegmentSpec(Strict):
     survey: SurveyScore | None = None
     attributes: dict[str, Any] | None = None
     customer_ids: list[int] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - set(ANNOUNCING_CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}: announcements go to "
+                             f"{', '.join(ANNOUNCING_CHANNELS)}")
+        return value
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(v for v in value or () if normalise_locale(v) != v)
+        if unknown:
+            raise ValueError(f"unknown locale(s) {unknown}: use en, sv or lv")
+        return value
 
 
 class ScheduleSpec(Strict):
@@ -106,15 +127,19 @@ class BroadcastSpec(Strict):
 
     @model_validator(mode="after")
     def _texts(self) -> BroadcastSpec:
+        """Every problem of the texts at once, not the first one only."""
         if not self.messages:
             raise ValueError("messages needs at least one locale, e.g. {en: 'Hello'}")
+        problems = []
         for locale, text in self.messages.items():
             if normalise_locale(locale) != locale:
-                raise ValueError(f"messages: {locale!r} is not a shipped locale (en, sv, lv)")
+                problems.append(f"messages: {locale!r} is not a shipped locale (en, sv, lv)")
             if not text.strip() or len(text) > MAX_TEXT:
-                raise ValueError(f"messages.{locale}: 1 to {MAX_TEXT} characters")
+                problems.append(f"messages.{locale}: 1 to {MAX_TEXT} characters")
         if self.default_locale not in self.messages:
-            raise ValueError(f"default_locale {self.default_locale!r} has no message")
+            problems.append(f"default_locale {self.default_locale!r} has no message")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def text_for(self, locale: str) -> str:
