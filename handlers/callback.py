@@ -22,7 +22,7 @@ from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import HoursFileError, Team, hours_for, is_open, next_open
 from handlers import escalation
-from handlers.callback_parse import normalise_phone, parse_time, region_for
+from handlers.callback_parse import parse_time, phone_in_any, regions_for
 from handlers.commands import parse_command
 
 router = Router("callback", priority=9)
@@ -32,6 +32,13 @@ TRIGGER = re.compile(
     r"|piezvan(iet|i)\s+(man|mums)|atzvan(iet|i))\b",
     re.IGNORECASE,
 )
+NEGATED = re.compile(
+    r"\b(do\s*n[o']?t|never|no\s+need\s+to|stop)\s+(please\s+)?(call|ring)\b"
+    r"|\bring\s+(upp\s+)?(mig|oss)\s+inte\b|\bring\s+inte\b|\bnezvan|\bneatzvan",
+    re.IGNORECASE)
+FOLLOW_UP = re.compile(
+    r"\b(update|status|still|already|waiting|yet|än|fortfarande|väntar|redan|joprojām|gaidu|"
+    r"jau)\b", re.IGNORECASE)
 WHEN_FORMAT = "EEEE d MMMM HH:mm"
 
 
@@ -49,7 +56,9 @@ async def callback(ctx: Context) -> bool:
     flow = ctx.state.get(STATE)
     if not isinstance(flow, dict):
         if (ctx.inbound.kind == "text" and ctx.conversation.mode == "bot"
-                and TRIGGER.search(ctx.text)):
+                and TRIGGER.search(ctx.text) and not NEGATED.search(ctx.text)):
+            if await _pending_call(ctx):
+                return True
             start(ctx)
             return True
         return False
@@ -68,6 +77,17 @@ async def callback(ctx: Context) -> bool:
     return True
 
 
+async def _pending_call(ctx: Context) -> bool:
+    """"Any update on my call-back?" from a customer whose call-back is still open reaches
+    that ticket's staff instead of starting a second request."""
+    ticket = await escalation.open_ticket(ctx)
+    if ticket is None or ticket.reason != "callback" or not FOLLOW_UP.search(ctx.text):
+        return False
+    await ctx.services.desk.customer_wrote(ctx, ticket)
+    ctx.reply(ctx.t("callback_pending", ticket=ticket.id))
+    return True
+
+
 def start(ctx: Context) -> None:
     ctx.state[STATE] = {"step": "phone"}
     ctx.save_state()
@@ -75,8 +95,8 @@ def start(ctx: Context) -> None:
 
 
 def ask_time_after_phone(ctx: Context, flow: dict[str, object]) -> None:
-    region = region_for(ctx.locale, ctx.services.settings.callback_default_region)
-    phone = normalise_phone(ctx.text, region)
+    regions = regions_for(ctx.locale, ctx.services.settings.callback_default_region)
+    phone = phone_in_any(ctx.text, regions)
     if phone is None:
         ctx.reply(ctx.t("callback_bad_phone"))
         return

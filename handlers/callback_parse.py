@@ -18,6 +18,10 @@ ANY_TIME = re.compile(
     r"|så snart som möjligt|jebkurā laikā|jebkad|pēc iespējas ātrāk)\s*[.!]?\s*$",
     re.IGNORECASE,
 )
+RELATIVE = re.compile(
+    r"\b(?:in|om|pēc)\s+(\d{1,3}|an?|one|en|ett|vienas?)\s*"
+    r"(min(?:ute)?s?|minut(?:er|en)?|minūt(?:ēm|es|i)|h(?:ours?)?|hrs?|timm(?:e|ar|en)|stund(?:ām|as|u)?)\b",
+    re.IGNORECASE)
 TOMORROW = re.compile(r"\b(tomorrow|imorgon|i morgon|rīt)\b", re.IGNORECASE)
 TODAY = re.compile(r"\b(today|idag|i dag|šodien)\b", re.IGNORECASE)
 CLOCK = re.compile(r"\b([01]?\d|2[0-3])(?:[:.]([0-5]\d))?\s*(am|pm)?\b", re.IGNORECASE)
@@ -26,6 +30,23 @@ CLOCK = re.compile(r"\b([01]?\d|2[0-3])(?:[:.]([0-5]\d))?\s*(am|pm)?\b", re.IGNO
 def region_for(locale: str, override: str | None = None) -> str:
     """Default region for numbers written without +country: a setting, else by language."""
     return (override or REGIONS.get(locale, "GB")).upper()
+
+
+def regions_for(locale: str, override: str | None = None) -> list[str]:
+    """The regions to read a national number in, most likely first: the business's setting,
+    the customer's language, then the other shipped countries (an English-speaking customer
+    in Sweden writes "070-123 45 67")."""
+    first = region_for(locale, override)
+    return [first, *(r for r in dict.fromkeys(REGIONS.values()) if r != first)]
+
+
+def phone_in_any(text: str, regions: list[str]) -> str | None:
+    """The number read in the first region where it is valid."""
+    for region in regions:
+        found = normalise_phone(text, region)
+        if found is not None:
+            return found
+    return None
 
 
 def normalise_phone(text: str, region: str) -> str | None:
@@ -56,6 +77,12 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> Preferred | None:
     """
     if ANY_TIME.match(text):
         return Preferred(None)
+    relative = RELATIVE.search(text)
+    if relative is not None:  # "in 5 minutes", "om en timme", "pēc 2 stundām"
+        amount = int(relative.group(1)) if relative.group(1).isdigit() else 1
+        unit = relative.group(2).lower()
+        minutes = amount if unit.startswith("min") else amount * 60
+        return Preferred(now + timedelta(minutes=minutes))
     match = CLOCK.search(text)
     if match is None:
         return None

@@ -134,3 +134,49 @@ async def test_callback_cancel_and_swedish_trigger(
     await wait_for(lambda: _got(env, "Vi ringer dig på +46701234567, så snart vi kan"))
     ticket = await wait_for(lambda: _ticket(env))
     assert ticket.reason == "callback" and "+46701234567" in (ticket.subject or "")
+
+
+def test_a_national_number_is_read_in_the_other_shipped_countries_too() -> None:
+    from handlers.callback_parse import phone_in_any, regions_for
+
+    assert phone_in_any("070-123 45 67", regions_for("en")) == "+46701234567"
+    assert phone_in_any("020 7946 0958", regions_for("sv")) == "+442079460958"
+    assert phone_in_any("12345", regions_for("en")) is None
+
+
+@pytest.mark.parametrize(("text", "minutes"), [
+    ("in 5 minutes", 5), ("in an hour", 60), ("om en timme", 60), ("om 30 minuter", 30),
+    ("pēc 2 stundām", 120), ("pēc 15 minūtēm", 15),
+])
+def test_relative_times(text: str, minutes: int) -> None:
+    from datetime import timedelta
+
+    found = parse_time(text, MONDAY_9, ZoneInfo("Europe/Stockholm"))
+    assert found is not None and found.at == MONDAY_9 + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", [
+    "please do not call me back", "Don't call me, just write", "Ring mig inte, tack",
+    "Lūdzu, neatzvaniet man",
+])
+def test_a_refusal_to_be_called_does_not_start_the_dialogue(text: str) -> None:
+    assert callback.NEGATED.search(text) is not None
+
+
+async def test_asking_about_an_open_call_back_reaches_its_ticket(
+    slack_env: SlackEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = slack_env
+    monkeypatch.setattr(callback, "now", lambda: MONDAY_9)
+    await env.customer_says("Could you call me back please?", "u-1")
+    await wait_for(lambda: _got(env, "Which phone number"))
+    await env.customer_says("070-123 45 67", "u-2")
+    await wait_for(lambda: _got(env, "When would suit you?"))
+    await env.customer_says("tomorrow 10:00", "u-3")
+    ticket = await wait_for(lambda: _ticket(env))
+    await env.customer_says("/bot", "u-4")
+    await env.customer_says("Any update on my callback?", "u-5")
+    await wait_for(lambda: _got(env, f"Your call-back request (case #{ticket.id})"))
+    async with env.core.sessions() as session:
+        tickets = (await session.scalars(select(Ticket))).all()
+    assert len(tickets) == 1, "no second request"
