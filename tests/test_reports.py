@@ -229,6 +229,10 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
     headline = (tmp_path / "csv" / "headline.csv").read_text().splitlines()
     assert "deflection_rate,30.0,0.0" in headline
     assert "nps,25.0," in headline
+    by_agent = (tmp_path / "csv" / "by_agent.csv").read_text().splitlines()[0]
+    assert by_agent.startswith("Agent,Tickets opened,Tickets solved,First response, median") \
+        or by_agent.startswith('Agent,Tickets opened,Tickets solved,"First response, median')
+    assert "_" not in by_agent, "people read these headings, not column names"
 
 
 async def test_an_empty_period_draws_a_note_not_a_broken_axis(engine: AsyncEngine) -> None:

@@ -6,6 +6,27 @@ from handlers.reports.model import HEADLINE, Value
 
 DASH = "–"
 
+#: Column headings for people (HTML, PDF and CSV alike); internal names stay in JSON.
+COLUMN_LABELS = {
+    "channel": "Channel", "locale": "Language", "agent": "Agent", "day": "Day",
+    "customers": "Customers", "conversations": "Conversations", "messages": "Messages",
+    "conversation_days": "Conversation days", "deflected": "Solved by the bot",
+    "deflection_rate": "Deflection rate", "tickets_opened": "Tickets opened",
+    "tickets_solved": "Tickets solved", "tickets": "Tickets", "reason": "Reason",
+    "frt_business_median_s": "First response, median (business hours)",
+    "frt_business_p90_s": "First response, 90th percentile (business hours)",
+    "resolution_business_median_s": "Resolution, median (business hours)",
+    "resolution_business_p90_s": "Resolution, 90th percentile (business hours)",
+    "csat": "CSAT", "csat_responses": "CSAT answers", "csat_response_rate": "CSAT answer rate",
+    "entry_id": "Knowledge-base entry", "answers": "Answers", "helpful": "Helpful",
+    "not_helpful": "Not helpful", "questions": "Questions",
+    "suggested_question": "Suggested question", "examples": "Examples",
+}
+
+
+def column_label(column: str) -> str:
+    return COLUMN_LABELS.get(column, column.replace("_", " ").capitalize())
+
 
 def duration(seconds: float) -> str:
     minutes = round(seconds / 60)

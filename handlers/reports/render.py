@@ -54,7 +54,8 @@ def html(report: Report) -> str:
         period=report.period.label(), previous=report.previous.label(),
         tz=report.period.tz.key, generated=report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         cards=[r for r in rows if r["key"] in CARDS], all=rows, charts=charts_,
-        tables=[_table_view(t) for t in report.tables], notes=report.notes)
+        tables=[_table_view(t) for t in report.tables], notes=report.notes,
+        column_label=fmt.column_label)
 
 
 def pdf(report: Report, path: Path) -> None:
@@ -102,7 +103,7 @@ def _table_page(t: Table) -> Figure:
     if not t.rows:
         ax.text(0, 0.9, "Nothing in this period.")
         return fig
-    labels = [c.replace("_", " ") for c in t.columns]
+    labels = [fmt.column_label(c) for c in t.columns]
     cells = [[fmt.cell(c, v)[:CELL_CHARS] for c, v in zip(t.columns, row, strict=True)]
              for row in t.rows[:30]]
     widths = [max(len(labels[i]), *(len(r[i]) for r in cells)) + 2 for i in range(len(labels))]
@@ -127,7 +128,7 @@ def write_csv(report: Report, directory: Path) -> list[Path]:
         path = directory / f"{t.name}.csv"
         with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(t.columns)
+            w.writerow([fmt.column_label(c) for c in t.columns])
             w.writerows([[_raw(v) for v in row] for row in t.rows])
         written.append(path)
     return written
