@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import json
 from typing import Any
 
@@ -52,7 +53,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
             return await deadletters.reopen(sessions, args.event)
 
     if not asyncio.run(go()):
-        print(f"crmbot: event {args.event} is not a dead letter")
+        print(f"crmbot: event {args.event} is not a dead letter", file=sys.stderr)
         return 1
     print(f"event {args.event} is pending again; the running bot processes it within seconds")
     return 0

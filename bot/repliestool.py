@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,7 +57,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         return await repo.remove(session, args.name, args.locale)
 
     if not asyncio.run(in_transaction(settings, work)):
-        print(f"crmbot: no saved reply :{args.name} ({args.locale})")
+        print(f"crmbot: no saved reply :{args.name} ({args.locale})", file=sys.stderr)
         return 1
     print(f"deleted :{args.name} ({args.locale})")
     return 0
