@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import json
+import sys
 from typing import Any
 
 from bot.config import Settings
