@@ -38,6 +38,17 @@ THANKS: dict[str, str | None] = {
     "tack": "sv", "tack så mycket": "sv", "tusen tack": "sv", "tackar": "sv",
     "paldies": "lv", "liels paldies": "lv", "paldies liels": "lv",
 }
+#: Openers that announce a question without asking it ("hello, I have a question"): answered
+#: like a greeting (the welcome asks for the question), never a knowledge gap.
+PREAMBLES: dict[str, str | None] = {
+    "i have a question": "en", "i have a few questions": "en", "i need help": "en",
+    "i need some help": "en", "can you help me": "en", "can i ask something": "en",
+    "can i ask you something": "en", "quick question": "en",
+    "jag har en fråga": "sv", "jag har några frågor": "sv", "jag behöver hjälp": "sv",
+    "kan du hjälpa mig": "sv", "kan ni hjälpa mig": "sv",
+    "man ir jautājums": "lv", "man ir daži jautājumi": "lv", "man vajag palīdzību": "lv",
+    "vai varat palīdzēt": "lv", "vai vari palīdzēt": "lv",
+}
 FILLERS = re.compile(r"\b(?:ok|okay|so much|again|så mycket|jums)\b")
 _NOISE = re.compile(r"[^\w\s]|_|\d")
 
@@ -56,6 +67,18 @@ def classify(text: str) -> tuple[str, str | None] | None:
     for kind, table in (("greeting", GREETINGS), ("thanks", THANKS)):
         if said in table:
             return kind, table[said]
+    return _opener(said)
+
+
+def _opener(said: str) -> tuple[str, str | None] | None:
+    """A preamble alone, or a greeting followed by one: a greeting (in their language)."""
+    for preamble, language in PREAMBLES.items():
+        if said == preamble:
+            return "greeting", language
+        if said.endswith(" " + preamble):
+            head = said[: -len(preamble) - 1]
+            if head in GREETINGS:
+                return "greeting", GREETINGS[head] or language
     return None
 
 

@@ -23,6 +23,12 @@ from tests.identity_support import Person, channels
     ("tack så mycket!", ("thanks", "sv")),
     ("Liels paldies", ("thanks", "lv")),
     ("hi, where is my order?", None),
+    ("Hello, I have a question", ("greeting", "en")),
+    ("Hej! Jag har en fråga.", ("greeting", "sv")),
+    ("Sveiki, man ir jautājums", ("greeting", "lv")),
+    ("Hallo, kan ni hjälpa mig?", ("greeting", "sv")),
+    ("I need help", ("greeting", "en")),
+    ("I have a question about my order", None),
     ("thanks but the parcel never came", None),
     ("hi " * 30, None),
     ("", None),
@@ -47,3 +53,11 @@ async def test_a_chosen_language_is_kept(core: Core) -> None:
     bo = Person(core, ch, "small-2")
     await bo.say("/lang en")
     assert (await bo.say("hejsan"))[0].startswith("Hi! I'm the shop's support assistant")
+
+
+async def test_an_opener_gets_the_welcome_not_the_fallback(core: Core) -> None:
+    (ch,) = channels(core, "test")
+    ben = Person(core, ch, "small-2", name="Ben")
+    assert (await ben.say("hello, I have a question"))[0].startswith("Hi, Ben!")
+    async with core.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
