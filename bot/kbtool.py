@@ -17,7 +17,7 @@ async def import_file(settings: Settings, path: Path) -> dict[str, int]:
     entries = load_file(path)
     refused = kbrules.problems(entries)
     if refused:
-        raise KBFormatError(str(path), refused)
+        raise KBFormatError(str(path), [p.message for p in refused])
     return await in_transaction(
         settings, lambda session: kb_repo.import_entries(session, entries, f"cli:{path.name}")
     )

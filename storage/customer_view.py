@@ -113,7 +113,3 @@ async def _surveys(session: AsyncSession, customer_id: int) -> list[dict[str, An
     )
     return [{"run_id": r[0], "survey_id": r[1], "status": r[2], "ticket_id": r[3],
              "question": r[4], "value": r[5], "text": r[6]} for r in found.all()]
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

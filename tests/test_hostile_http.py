@@ -298,8 +298,13 @@ def test_json_nested_past_the_recursion_limit_is_a_400_everywhere(server: Server
         ("/api/v1/kb/entries", {"Authorization": f"Bearer {ADMIN}",
                                 "Content-Type": "application/json"}),
         ("/slack/events", signed),
+        ("/api/v1/tickets/1/actions", {"Authorization": f"Bearer {ADMIN}",
+                                       "Content-Type": "application/json"}),
     ):
         _assert_api_error(httpx.post(f"{server.url}{url}", content=DEEP, headers=headers), 400)
+    _assert_api_error(httpx.put(f"{server.url}/api/v1/saved-replies/late/en", content=DEEP,
+                                headers={"Authorization": f"Bearer {ADMIN}",
+                                         "Content-Type": "application/json"}), 400)
     assert {ch: _stored(server, ch) for ch in before} == before
 
 
@@ -313,11 +318,13 @@ def test_lone_surrogates_in_intake_fields_are_stored_cleaned(server: Server) -> 
     assert r.json()["id"] == "trustpilot:r-\ufffd-1"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/tickets/{n}", "/api/v1/customers/{n}"])
+@pytest.mark.parametrize("path", ["/api/v1/tickets/{n}", "/api/v1/customers/{n}",
+                                  "/api/v1/tickets/{n}/actions"])
 @pytest.mark.parametrize("n", [2**63, 10**30, -1, 0])
 def test_ids_out_of_the_database_range_are_a_400(server: Server, path: str, n: int) -> None:
-    r = httpx.get(f"{server.url}{path.format(n=n)}",
-                  headers={"Authorization": f"Bearer {ADMIN}"})
+    method = "POST" if path.endswith("/actions") else "GET"
+    r = httpx.request(method, f"{server.url}{path.format(n=n)}", json={"action": "claim"},
+                      headers={"Authorization": f"Bearer {ADMIN}"})
     _assert_api_error(r, 400)
 
 
@@ -395,3 +402,19 @@ def test_hostile_widget_frames_keep_the_socket_and_the_conversation(
     assert all(f.get("code") != "server_error" for f in frames), frames
     assert any(f.get("type") == "message" and "order" in str(f.get("text", "")).lower()
                for f in frames), frames
+
+
+def test_hostile_text_in_desk_actions_and_saved_replies_is_stored_cleaned(server: Server) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    r = httpx.put(f"{server.url}/api/v1/saved-replies/late/en", headers=auth,
+                  content=json.dumps({"text": "Sorry \ud800 {name}\x00"}),
+                  )
+    assert r.status_code == 415  # not JSON by content type: refused, nothing stored
+    r = httpx.put(f"{server.url}/api/v1/saved-replies/late/en",
+                  headers={**auth, "Content-Type": "application/json"},
+                  content=json.dumps({"text": "Sorry \ud800 {name}\x00"}))
+    assert r.status_code == 200 and r.json()["text"] == "Sorry \ufffd {name}\ufffd"
+    r = httpx.post(f"{server.url}/api/v1/tickets/1/actions",
+                   headers={**auth, "Idempotency-Key": "bad\tkey"},
+                   json={"action": "note", "text": "x"})
+    _assert_api_error(r, 400)

@@ -18,12 +18,13 @@ from aiohttp import web
 from bot.api.auth import principal
 from bot.api.base import ApiError, ApiRoute, Param, json_body, not_found, path_int
 from bot.keys import CORE
+from handlers import tickets
 from storage import tickets as repo
 from storage.clean import clean_text
 
 DESK = "api"
-ACTIONS = ("reply", "note", "claim", "assign", "resolve", "reopen", "bot", "priority")
-PRIORITIES = ("low", "normal", "high", "urgent")
+ACTIONS = tuple(tickets.ACTIONS)  # what the ticket handlers can carry out
+PRIORITIES = tickets.PRIORITIES
 MAX_KEY = 100
 
 

@@ -88,8 +88,8 @@ def _entry_from(body: dict[str, Any], entry_id: str | None = None,
         raise validation_error(exc) from None
     refused = kbrules.problems([entry], whole_file=False)
     if refused:
-        field = "locale" if "'locale'" in refused[0] else "question"
-        raise ApiError(422, "validation_error", refused[0], field, refused)
+        raise ApiError(422, "validation_error", refused[0].message, refused[0].field,
+                       [p.message for p in refused])
     return entry, base
 
 
@@ -202,7 +202,8 @@ async def import_kb(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_kb_file", exc.problems[0], "body", exc.problems) from None
     refused = kbrules.problems(entries)
     if refused:
-        raise ApiError(422, "invalid_kb_file", refused[0], "body", refused)
+        raise ApiError(422, "invalid_kb_file", refused[0].message, "body",
+                       [p.message for p in refused])
     core = request.app[CORE]
     actor = principal(request).actor
     async with core.sessions() as session:

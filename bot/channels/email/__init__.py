@@ -69,9 +69,8 @@ class EmailChannel:
             return _page(locale, t("email_unsubscribe_title"), t("email_unsubscribe_invalid"),
                          status=400)
         if request.method != "POST":
-            button = (f'<form method="post"><button type="submit">'
-                      f'{html.escape(t("email_unsubscribe_button"))}</button></form>')
-            return _page(locale, t("email_unsubscribe_title"), button)
+            return _page(locale, t("email_unsubscribe_title"),
+                         button=t("email_unsubscribe_button"))
         from storage.consent import set_consent_for_identity
 
         try:
@@ -125,11 +124,14 @@ def setup(app: web.Application, core: Core) -> EmailChannel:
     return channel
 
 
-def _page(locale: str, title: str, body: str, status: int = 200) -> web.Response:
-    """A minimal, self-contained page (no scripts, no external assets)."""
+def _page(locale: str, title: str, message: str = "", *, button: str = "",
+          status: int = 200) -> web.Response:
+    """A minimal, self-contained page (no scripts, no external assets): a message, or a form
+    that POSTs back to the same URL with one button."""
+    body = (f'<form method="post"><button type="submit">{html.escape(button)}</button></form>'
+            if button else f"<p>{html.escape(message)}</p>")
     text = (f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}"
-            f"</h1><p>{body if body.startswith('<form') else html.escape(body)}</p></main>"
-            "</body></html>")
+            f"</h1>{body}</main></body></html>")
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
