@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import build_core
 from bot.messages import OutboundMessage
 from bot.ports import RateLimit, SendResult
 from handlers.broadcast import service

@@ -14,8 +14,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.keys import CORE
 
 __all__ = ["CORE", "build_app", "run", "serve"]

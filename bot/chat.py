@@ -8,8 +8,8 @@ import uuid
 from typing import TextIO
 
 from bot.channels.terminal import TerminalChannel
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import build_core
 
 
 async def chat(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
@@ -34,6 +34,24 @@ class Services:
     desk: SupportDesk = field(default_factory=NullDesk)
 
 
+class Routing(Protocol):
+    """What a handler may ask of the dispatcher that runs it (bot/dispatcher.py)."""
+
+    async def dispatch_after(self, ctx: Context, priority: int) -> str | None: ...
+
+    async def emit(self, event: str, ctx: Context, subject: Any) -> None: ...
+
+
+class Undispatched:
+    """The routing of a context no dispatcher has run yet: using it is a wiring error."""
+
+    async def dispatch_after(self, ctx: Context, priority: int) -> str | None:
+        raise RuntimeError("this context is not being dispatched")
+
+    async def emit(self, event: str, ctx: Context, subject: Any) -> None:
+        raise RuntimeError(f"cannot emit {event!r}: this context is not being dispatched")
+
+
 @dataclass
 class Context:
     session: AsyncSession
@@ -46,6 +64,7 @@ class Context:
     now: datetime = field(default_factory=utcnow)
     sent: list[OutboundMessage] = field(default_factory=list)
     reads: BatchReads = field(default_factory=BatchReads)  # this batch's shared reads
+    routing: Routing = field(default_factory=Undispatched)  # set by the dispatcher
 
     @property
     def text(self) -> str:

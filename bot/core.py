@@ -20,19 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import language, metrics
 from bot.config import ConfigError, Settings
 from bot.context import Services
-from bot.desk import NullDesk, SupportDesk
-from bot.dispatcher import Dispatcher, Router
-from bot.i18n import Translator
-from bot.kb import KnowledgeService
+from bot.desk import SupportDesk
 from bot.messages import InboundMessage
 from bot.outbox import OutboxDispatcher
 from bot.ports import ChannelRegistry
-from bot.processor import WORKERS, Processor
-from bot.ratelimit import SendThrottle
+from bot.processor import Processor
 from knowledge.formats import load_file
 from storage import kb as kb_repo
 from storage import outbox as outbox_repo
-from storage.db import create_engine, is_sqlite, session_factory
+from storage.db import is_sqlite
 from storage.inbox import InboxWriter, IngestResult
 from storage.migrate import current_heads, upgrade
 from storage.sql import advisory_xact_wait
@@ -94,43 +90,6 @@ class Core:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def build_core(
-    settings: Settings, *, engine: AsyncEngine | None = None, routers: list[Router] | None = None
-) -> Core:
-    """Wire a core from settings (nothing is started or connected yet)."""
-    from handlers import default_routers
-
-    engine = engine or create_engine(
-        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
-    )
-    sessions = session_factory(engine)
-    services = Services(
-        settings=settings,
-        kb=KnowledgeService(
-            settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher,
-            wrong_cost=settings.match_wrong_cost,
-        ),
-        translator=Translator(),
-        desk=NullDesk(),
-    )
-    registry = ChannelRegistry()
-    outbox = OutboxDispatcher(
-        sessions, registry, SendThrottle(settings.redis_url),
-        max_attempts=settings.outbox_max_attempts,
-        lease_seconds=settings.outbox_lease_seconds,
-    )
-    processor = Processor(
-        sessions,
-        services,
-        Dispatcher(routers or default_routers()),
-        # SQLite has one connection: a second batch would only wait for it, and take the
-        # conversations the first batch's successor could have carried.
-        workers=1 if is_sqlite(engine) else WORKERS,
-        on_commit=outbox.wake,
-    )
-    return Core(settings, engine, sessions, services, processor, outbox, registry)
 
 
 async def ensure_schema(engine: AsyncEngine) -> None:

@@ -88,3 +88,11 @@ class OutboundMessage:
             locale=data.get("locale", "en"),
             meta=dict(data.get("meta") or {}),
         )
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """'/lang@shopbot sv' -> ('lang', 'sv'); None for ordinary text."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, rest = text[1:].partition(" ")
+    return head.split("@", 1)[0].lower(), rest.strip()

@@ -21,9 +21,9 @@ from babel.dates import format_datetime
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import HoursFileError, Team, hours_for, is_open, next_open
+from bot.messages import parse_command
 from handlers import escalation
 from handlers.callback_parse import parse_time, phone_in_any, regions_for
-from handlers.commands import parse_command
 
 router = Router("callback", priority=9)
 STATE = "callback"

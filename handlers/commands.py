@@ -6,17 +6,10 @@ from bot.context import Context
 from bot.dispatcher import Router
 from bot.handling import set_locale
 from bot.i18n import normalise_locale
+from bot.messages import parse_command
 from handlers import escalation
 
 router = Router("commands", priority=10)
-
-
-def parse_command(text: str) -> tuple[str, str] | None:
-    """'/lang@shopbot sv' -> ('lang', 'sv'); None for ordinary text."""
-    if not text.startswith("/") or len(text) < 2:
-        return None
-    head, _, rest = text[1:].partition(" ")
-    return head.split("@", 1)[0].lower(), rest.strip()
 
 
 @router.handler

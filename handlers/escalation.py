@@ -18,6 +18,9 @@ from bot.dispatcher import Router
 from handlers import identity
 from storage.models import Ticket, utcnow
 
+#: Raised after a ticket is resolved; the subject is the :class:`Ticket`.
+TICKET_RESOLVED = "ticket_resolved"
+
 router = Router("escalation", priority=40)
 
 OPEN_STATUSES = ("open", "claimed")
@@ -126,17 +129,13 @@ def matched_keyword(text: str, keywords: tuple[str, ...]) -> str | None:
 
 
 async def on_resolved(ctx: Context, ticket: Ticket) -> None:
-    """A ticket was resolved by staff: tell the customer.
+    """A ticket was resolved by staff: tell the customer, then raise "ticket_resolved".
 
-    Extension point for the CSAT survey (handlers/surveys/router.py, built separately): after the
-    resolved message, a survey may be started here, e.g. ``await surveys.start_csat(ctx,
-    ticket)``. It runs inside the same transaction as the resolution, so the survey question is
-    queued exactly when the ticket is committed as resolved.
-    """
+    Listeners (the CSAT survey, handlers/surveys/router.py) run inside the same transaction as
+    the resolution, so a survey question is queued exactly when the ticket is committed as
+    resolved."""
     ctx.reply(ctx.t("ticket_resolved", ticket=ticket.id))
-    from handlers.surveys import router as surveys  # late: it imports this module
-
-    await surveys.start_csat(ctx, ticket)
+    await ctx.routing.emit(TICKET_RESOLVED, ctx, ticket)
 
 
 def note_abstain(ctx: Context) -> bool:

@@ -23,6 +23,7 @@ from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import customer_timezone, hours_for, is_open, next_open, valid_zone
 from bot.i18n import format_datetime
+from bot.messages import parse_command
 from storage import linking
 from storage.merge import merge_customers, resolve_customer
 from storage.models import ChannelIdentity, Customer, Ticket
@@ -33,8 +34,6 @@ router = Router("identity", priority=8)
 
 @router.handler
 async def identity_commands(ctx: Context) -> bool:
-    from handlers.commands import parse_command  # late: commands imports the processor
-
     _platform_timezone(ctx)
     parsed = parse_command(ctx.text) if ctx.inbound.kind in ("text", "command") else None
     if parsed is None or parsed[0] not in ("link", "tz", "timezone"):

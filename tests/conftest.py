@@ -22,8 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.compose import build_core
 from bot.config import SAMPLE_KB, Settings
-from bot.core import Core, build_core
+from bot.core import Core
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Base

@@ -11,9 +11,9 @@ import os
 import signal
 import sys
 
+from bot.compose import build_core
 from bot.config import Settings
 from bot.context import Context
-from bot.core import build_core
 from bot.dispatcher import Router
 from handlers import default_routers
 from tests.helpers import inbound

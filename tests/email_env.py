@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_app
 from bot.channels.email import EMAIL
-from bot.core import Core, build_core
+from bot.compose import build_core
+from bot.core import Core
 from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack, SlackSigner
 from tests.helpers import RecordingChannel

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_app
-from bot.core import Core, build_core
+from bot.compose import build_core
+from bot.core import Core
 from storage.models import InboundEvent, Ticket
 from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack, SlackSigner

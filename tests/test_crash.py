@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.core import build_core
+from bot.compose import build_core
 from tests.conftest import ROOT, make_settings
 from tests.helpers import RecordingChannel
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import build_core
 from storage.models import InboundEvent, OutboxItem
 from tests.conftest import ROOT
 from tests.helpers import inbound

@@ -7,8 +7,11 @@
   (its ``api``, ``web`` and ``tool`` modules: REST routes, server wiring, CLI), which may use the
   web layer's helpers;
 - channels (bot/channels/) import no feature or web module;
-- only the composition root (bot/app.py, bot/cli.py, the CLI tools bot/*tool.py,
-  bot/workers.py, bot/chat.py) knows everything.
+- only the composition root (bot/app.py, bot/compose.py, bot/cli.py, the CLI tools
+  bot/*tool.py, bot/workers.py, bot/chat.py) knows everything;
+- features import each other in one direction only: no circle among handlers/ modules
+  (a package counts as one feature), late imports included. Features that must react to each
+  other use the dispatcher's events (``Router.on``), e.g. "ticket_resolved" -> surveys.
 
 The layout step of issue 29 is not finished: :data:`KNOWN` lists each import that still breaks
 a rule, with the reason it is there. The test fails on any other forbidden import, and on a
@@ -23,11 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bot", "handlers", "knowledge", "storage")
-ROOT_MODULES = {"bot.app", "bot.cli", "bot.workers", "bot.chat"}
+ROOT_MODULES = {"bot.app", "bot.compose", "bot.cli", "bot.workers", "bot.chat"}
 
 #: (importing module, imported module) pairs that still break a rule: the debt of issue 29.
 KNOWN: dict[tuple[str, str], str] = {
-    ("bot.core", "handlers"): "build_core's default routers (tests build cores without any)",
     ("bot.channels.slack.events", "bot.api"): "the Slack KB modal calls the KB API service",
     ("bot.channels.slack.kb", "bot.api"): "the Slack KB modal calls the KB API service",
     ("storage.inbox", "bot.messages"): "the inbox stores InboundMessage",
@@ -102,3 +104,66 @@ def test_no_import_breaks_the_layout() -> None:
 def test_the_known_exceptions_still_exist() -> None:
     gone = sorted(set(KNOWN) - violations())
     assert gone == [], f"fixed, remove from KNOWN: {gone}"
+
+
+def feature(module: str) -> str | None:
+    """handlers.surveys.router -> handlers.surveys; the handlers package itself is no feature
+    (its default_routers() is for the composition root)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "handlers" and len(parts) > 1 else None
+
+
+def feature_graph() -> dict[str, set[str]]:
+    known = {name for name, _ in modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules():
+        source = feature(name)
+        if source is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                subs = [f"{node.module}.{a.name}" for a in node.names]
+                targets = [t for t in subs if t in known] or [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            for target in targets:
+                dest = feature(target)
+                if dest and dest != source:
+                    graph.setdefault(source, set()).add(dest)
+    return graph
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import circle (as a path that returns to its start), or [] when there is none."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def test_the_cycle_finder_finds_a_circle() -> None:
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b"}, "b": {"c"}}) == []
+
+
+def test_features_import_each_other_in_one_direction() -> None:
+    graph = feature_graph()
+    assert "handlers.escalation" in graph["handlers.surveys"]  # the graph sees real imports
+    found = cycle(graph)
+    assert found == [], "import circle between features: " + " -> ".join(found)

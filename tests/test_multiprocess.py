@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import build_core
 from tests.conftest import ROOT
 from tests.helpers import inbound
 

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.compose import build_core
 from bot.config import Settings
-from bot.core import build_core
 from storage.models import InboundEvent, OutboxItem
 from tests.conftest import ROOT
 from tests.helpers import inbound

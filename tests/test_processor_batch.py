@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.compose import build_core
 from bot.config import Settings
 from bot.context import Context
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.dispatcher import Dispatcher, Router
 from bot.processor import LOCK_NAMESPACE, Processor
 from storage.models import InboundEvent, Message, OutboxItem

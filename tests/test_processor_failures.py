@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.compose import build_core
 from bot.config import Settings
 from bot.context import Context
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.deadletter import RetryPolicy
 from bot.dispatcher import Router
 from handlers import default_routers

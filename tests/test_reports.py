@@ -352,7 +352,7 @@ def test_settings_validation(db_url: str) -> None:
 async def test_weekly_slack_post(db_url: str, engine: AsyncEngine) -> None:
     """Queued once per week through the outbox; delivered by the real Slack adapter."""
     from bot.app import build_app
-    from bot.core import build_core
+    from bot.compose import build_core
     from handlers.reports.schedule import latest_slot, post_if_due
     from storage.models import OutboxItem
     from tests.conftest import make_settings

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.compose import build_core
 from bot.context import Context
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.desk import NullDesk
 from bot.messages import InboundMessage
 from handlers.surveys import results

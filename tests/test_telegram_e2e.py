@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from bot.app import build_app
 from bot.channels.telegram import RUNTIME, TelegramRuntime
-from bot.core import Core, build_core
+from bot.compose import build_core
+from bot.core import Core
 from storage.models import ChannelIdentity, InboundEvent, OutboxItem
 from tests.conftest import make_settings
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram

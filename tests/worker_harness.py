@@ -13,9 +13,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from bot.compose import build_core
 from bot.config import Settings
 from bot.context import Context
-from bot.core import build_core
 from bot.dispatcher import Dispatcher, Router
 from bot.messages import OutboundMessage
 from bot.ports import RateLimit, SendResult

@@ -19,9 +19,9 @@ import logging
 from datetime import timedelta
 
 from bot.context import Context
-from bot.dispatcher import Dispatcher, Router
+from bot.dispatcher import Router
+from bot.messages import parse_command
 from handlers import escalation
-from handlers.commands import parse_command
 from handlers.surveys import answers, store
 from handlers.surveys.definitions import Question, Survey, pick
 from handlers.surveys.delivery import launch, render
@@ -34,8 +34,13 @@ log = logging.getLogger("crmbot.surveys")
 Answer = tuple[int | None, str | None]
 
 
+@router.on(escalation.TICKET_RESOLVED)
+async def on_ticket_resolved(ctx: Context, ticket: Ticket) -> None:
+    await start_csat(ctx, ticket)
+
+
 async def start_csat(ctx: Context, ticket: Ticket) -> SurveyRun | None:
-    """Queue the CSAT survey for a just-resolved ticket (called by escalation.on_resolved).
+    """Queue the CSAT survey for a just-resolved ticket (on escalation's "ticket_resolved").
 
     Once per ticket (unique run per survey and ``ticket:<id>``), after CRMBOT_CSAT_DELAY_MINUTES
     and outside the customer's quiet hours, on the ticket's own conversation.
@@ -189,17 +194,10 @@ async def _finish(ctx: Context, run: SurveyRun, survey: Survey, status: str,
 
 async def _interrupted(ctx: Context, run: SurveyRun, survey: Survey, question: Question) -> bool:
     """Something unrelated mid-survey: let the later routers answer, then ask again."""
-    later = Dispatcher(r for r in _routers() if r.priority > router.priority)
-    await later.dispatch(ctx)
+    await ctx.routing.dispatch_after(ctx, router.priority)
     if run.status == store.ACTIVE and ctx.conversation.mode == "bot":
         _ask(ctx, survey, question, run, resume=True)
     return True  # the later routers already ran: the dispatcher must not run them again
-
-
-def _routers() -> list[Router]:
-    from handlers import default_routers
-
-    return default_routers()
 
 
 async def _relay_comment(ctx: Context, run: SurveyRun, question: Question,

@@ -1,0 +1,59 @@
+"""The composition root of one process's core: the runtime wired with every shipped feature.
+
+bot/core.py is the runtime and knows no feature; this module is where the default feature
+routers (handlers.default_routers) meet it, so that tests and tools can build a core with any
+routers they like and the runtime never imports a feature.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.context import Services
+from bot.core import Core
+from bot.desk import NullDesk
+from bot.dispatcher import Dispatcher, Router
+from bot.i18n import Translator
+from bot.kb import KnowledgeService
+from bot.outbox import OutboxDispatcher
+from bot.ports import ChannelRegistry
+from bot.processor import WORKERS, Processor
+from bot.ratelimit import SendThrottle
+from handlers import default_routers
+from storage.db import create_engine, is_sqlite, session_factory
+
+
+def build_core(
+    settings: Settings, *, engine: AsyncEngine | None = None, routers: list[Router] | None = None
+) -> Core:
+    """Wire a core from settings (nothing is started or connected yet)."""
+    engine = engine or create_engine(
+        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    sessions = session_factory(engine)
+    services = Services(
+        settings=settings,
+        kb=KnowledgeService(
+            settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher,
+            wrong_cost=settings.match_wrong_cost,
+        ),
+        translator=Translator(),
+        desk=NullDesk(),
+    )
+    registry = ChannelRegistry()
+    outbox = OutboxDispatcher(
+        sessions, registry, SendThrottle(settings.redis_url),
+        max_attempts=settings.outbox_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+    processor = Processor(
+        sessions,
+        services,
+        Dispatcher(routers or default_routers()),
+        # SQLite has one connection: a second batch would only wait for it, and take the
+        # conversations the first batch's successor could have carried.
+        workers=1 if is_sqlite(engine) else WORKERS,
+        on_commit=outbox.wake,
+    )
+    return Core(settings, engine, sessions, services, processor, outbox, registry)
