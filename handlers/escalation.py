@@ -17,13 +17,13 @@ from bot.context import Context
 from bot.dispatcher import Router
 from handlers import identity
 from storage.models import Ticket, utcnow
+from storage.ticket_states import OPEN, OPEN_STATUSES
 
 #: Raised after a ticket is resolved; the subject is the :class:`Ticket`.
 TICKET_RESOLVED = "ticket_resolved"
 
 router = Router("escalation", priority=40)
 
-OPEN_STATUSES = ("open", "claimed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 HUMAN_PHRASES = re.compile(
     r"\b(talk|speak|chat)\s+(to|with)\s+(a\s+)?(human|person|agent|someone|operator)\b"
@@ -69,7 +69,7 @@ async def escalate(ctx: Context, reason: str, priority: str = "normal") -> Ticke
         conversation_id=ctx.conversation.id,
         customer_id=ctx.customer.id,
         channel=ctx.conversation.channel,
-        status="open",
+        status=OPEN,
         priority=priority,
         reason=reason,
         subject=_subject(ctx),

@@ -27,7 +27,7 @@ from bot.messages import parse_command
 from storage import linking
 from storage.merge import merge_customers, resolve_customer
 from storage.models import ChannelIdentity, Customer, Ticket
-from storage.tickets import OPEN_STATUSES
+from storage.ticket_states import OPEN_STATUSES
 
 router = Router("identity", priority=8)
 

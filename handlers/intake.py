@@ -21,6 +21,7 @@ from bot.i18n import normalise_locale
 from handlers import escalation
 from storage.models import Ticket, utcnow
 from storage.models_feedback import Feedback
+from storage.ticket_states import OPEN
 
 router = Router("intake", priority=2)
 
@@ -84,7 +85,7 @@ async def intake_item(ctx: Context) -> bool:
         conversation_id=ctx.conversation.id,
         customer_id=ctx.customer.id,
         channel="intake",
-        status="open",
+        status=OPEN,
         priority="high" if item.get("rating") == 1 else "normal",
         reason="negative_feedback",
         subject=f"{row.source}: {row.text}"[:200],

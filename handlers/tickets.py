@@ -23,6 +23,7 @@ from bot.context import Context
 from bot.dispatcher import Router
 from handlers import escalation, identity
 from storage import saved_replies
+from storage import ticket_states as states
 from storage import tickets as repo
 from storage.models import Ticket, TicketNote
 
@@ -68,7 +69,7 @@ async def _ticket(ctx: Context, data: dict[str, Any]) -> Ticket | None:
 async def reply(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     """Relay a staff reply to the customer; the first reply also claims an unowned ticket."""
     text = ctx.inbound.text.strip()
-    if ticket.status not in escalation.OPEN_STATUSES:
+    if ticket.status not in states.OPEN_STATUSES:
         await ctx.services.desk.refused(ctx, ticket, data, "resolved")
         return
     if not text:
@@ -109,7 +110,7 @@ async def claim(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     user = str(data.get("user", ""))
     if ticket.assignee == user:
         return
-    if ticket.status != "open" or not await _claim(ctx, ticket, user):
+    if not states.allowed(ticket, "claim") or not await _claim(ctx, ticket, user):
         await ctx.services.desk.refused(ctx, ticket, data, "taken")
         return
     await ctx.services.desk.claimed(ctx, ticket, user)
@@ -124,12 +125,10 @@ async def _claim(ctx: Context, ticket: Ticket, user: str) -> bool:
 
 async def resolve(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     """Close the ticket, hand the conversation back to the bot, tell the customer."""
-    if ticket.status == "resolved":
+    if not states.allowed(ticket, "resolve"):
         return
     user = str(data.get("user", ""))
-    ticket.status = "resolved"
-    ticket.resolved_at = ctx.now
-    ticket.assignee = ticket.assignee or user
+    states.move(ticket, "resolve", ctx.now, user)
     ctx.conversation.mode = "bot"
     await escalation.on_resolved(ctx, ticket)
     await ctx.services.desk.resolved(ctx, ticket, user)
@@ -161,23 +160,20 @@ async def note(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
 async def assign(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     """Give the ticket to ``assignee`` (a transfer when someone has it already)."""
     assignee = str(data.get("assignee") or "").strip()
-    if not assignee or ticket.status not in escalation.OPEN_STATUSES:
+    if not assignee or not states.allowed(ticket, "assign"):
         await ctx.services.desk.refused(ctx, ticket, data, "resolved" if assignee else "empty")
         return
     if ticket.assignee == assignee:
         return
-    ticket.assignee = assignee
-    ticket.status = "claimed"
-    ticket.claimed_at = ticket.claimed_at or ctx.now
+    states.move(ticket, "assign", ctx.now, assignee)
     await ctx.services.desk.claimed(ctx, ticket, assignee)
 
 
 async def reopen(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
     """A resolved ticket is open again; whoever had it keeps it."""
-    if ticket.status in escalation.OPEN_STATUSES:
+    if not states.allowed(ticket, "reopen"):
         return
-    ticket.status = "claimed" if ticket.assignee else "open"
-    ticket.resolved_at = None
+    states.move(ticket, "reopen", ctx.now)
     await ctx.services.desk.reopened(ctx, ticket, str(data.get("user", "")))
 
 

@@ -24,8 +24,7 @@ from storage.inbox import IngestResult
 from storage.models import Conversation, InboundEvent, Ticket, utcnow
 from storage.models_slack import TicketSlaReminder
 from storage.sql import insert_ignore, is_postgres
-
-OPEN_STATUSES = ("open", "claimed")
+from storage.ticket_states import CLAIMED, OPEN, OPEN_STATUSES
 
 
 async def human_cases(session: AsyncSession, customer_ids: list[int]) -> dict[int, set[int]]:
@@ -118,8 +117,8 @@ async def claim(session: AsyncSession, ticket_id: int, assignee: str, now: datet
     """Assign an unassigned open ticket; False when someone already has it (race-free)."""
     result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.assignee.is_(None), Ticket.status == "open")
-        .values(assignee=assignee, status="claimed", claimed_at=now)
+        .where(Ticket.id == ticket_id, Ticket.assignee.is_(None), Ticket.status == OPEN)
+        .values(assignee=assignee, status=CLAIMED, claimed_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -175,7 +174,7 @@ async def overdue_unclaimed(session: AsyncSession, minutes: int, now: datetime) 
     stmt = (
         select(Ticket)
         .where(
-            Ticket.status == "open",
+            Ticket.status == OPEN,
             Ticket.assignee.is_(None),
             Ticket.slack_channel.is_not(None),
             Ticket.created_at <= now - timedelta(minutes=minutes),

@@ -30,7 +30,9 @@ async def test_csat_after_resolving_in_slack(slack_env: SlackEnv) -> None:
                                          callback_data="sv:1:score:2"))
     await wait_for(lambda: _customer_got(env, "reopened your case #1"))
     ticket = await env.ticket(1)
-    assert (ticket.status, ticket.priority, ticket.reason) == ("open", "high", "low_score")
+    # the agent who claimed it keeps it (a reopen no longer drops the assignee)
+    assert (ticket.status, ticket.priority, ticket.reason) == ("claimed", "high", "low_score")
+    assert ticket.assignee is not None
     ts = await env.root_ts(1)
     await wait_for(lambda: _in_thread(env, ts, "asked for a person again"))
     assert len(env.fake.roots(SUPPORT)) == 1, "the same thread, not a new ticket"

@@ -101,7 +101,9 @@ async def test_csat_after_resolution_low_score_reopens_ticket(
     assert low[0].startswith("We're sorry to hear that. What went wrong?")
     assert "reopened your case #1" in low[1]
     ticket = await one(core, Ticket, id=1)
-    assert (ticket.status, ticket.priority, ticket.reason) == ("open", "high", "low_score")
+    # the agent who resolved it keeps the case (issue 30: a reopen no longer drops the assignee)
+    assert (ticket.status, ticket.priority, ticket.reason) == ("claimed", "high", "low_score")
+    assert ticket.assignee == "U0AGENT" and ticket.resolved_at is None
     assert ("escalated", 1, "low_score") in desk.calls, "the low score reaches the desk"
 
     thanks = "Thank you for your answer! It helps us get better."

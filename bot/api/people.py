@@ -32,8 +32,9 @@ from bot.keys import CORE
 from storage import agents
 from storage.customer_view import CustomerView, customer_view
 from storage.models import Customer, Message, Ticket, TicketNote
+from storage.ticket_states import OPEN_STATUSES, RESOLVED
 
-STATUSES = ("open", "claimed", "resolved")
+STATUSES = (*OPEN_STATUSES, RESOLVED)
 TRANSCRIPT_LIMIT = 1000
 
 

@@ -25,6 +25,7 @@ from handlers import escalation
 from handlers.surveys import answers, store
 from handlers.surveys.definitions import Question, Survey, pick
 from handlers.surveys.delivery import launch, render
+from storage import ticket_states as states
 from storage.models import Ticket
 from storage.models_surveys import SurveyRun
 
@@ -231,19 +232,17 @@ def _has_comment(survey: Survey, given: dict[str, Answer]) -> bool:
 
 
 async def raise_low_score(ctx: Context, run: SurveyRun) -> Ticket:
-    """Reopen the surveyed ticket if it was resolved, else escalate (reason low_score)."""
+    """Reopen the surveyed ticket if it was resolved (its agent keeps it), else escalate
+    (reason low_score)."""
     ticket = await ctx.session.get(Ticket, run.ticket_id) if run.ticket_id else None
     mine = ticket is not None and ticket.conversation_id == ctx.conversation.id
-    if ticket is None or not mine or ticket.status != "resolved":
+    if ticket is None or not mine or not states.allowed(ticket, "reopen"):
         return await escalation.escalate(ctx, reason="low_score", priority="high")
     if await escalation.open_ticket(ctx) is not None:  # another case is open: use that one
         return await escalation.escalate(ctx, reason="low_score", priority="high")
-    ticket.status = "open"
+    states.move(ticket, "reopen", ctx.now)  # whoever had the case keeps it
     ticket.priority = "high"
     ticket.reason = "low_score"
-    ticket.assignee = None
-    ticket.claimed_at = None
-    ticket.resolved_at = None
     ctx.conversation.mode = "human"
     ctx.reply(ctx.t("survey_low_score", ticket=ticket.id))
     await ctx.services.desk.escalated(ctx, ticket)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.slack.text import escape
 from bot.i18n import Translator
 from storage.customer_view import customer_view
-from storage.tickets import OPEN_STATUSES
+from storage.ticket_states import OPEN_STATUSES
 
 LAST_MESSAGES = 5
 

@@ -22,6 +22,7 @@ from bot.context import Context
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
 from storage.models import Message, Ticket
+from storage.ticket_states import RESOLVED
 
 NAME = "slack"
 LAST_MESSAGES = 6
@@ -152,7 +153,7 @@ class SlackDesk:
                 {"type": "mrkdwn", "text": self.t("desk_how_to")},
             ]},
         ]
-        if ticket.status != "resolved":
+        if ticket.status != RESOLVED:
             blocks.append(self._buttons(ticket))
         return f"{title} {status}", blocks
 
@@ -176,7 +177,7 @@ class SlackDesk:
         return {"type": "actions", "block_id": f"ticket:{ticket.id}", "elements": elements}
 
     def _status(self, ctx: Context, ticket: Ticket, by: str | None) -> str:
-        if ticket.status == "resolved":
+        if ticket.status == RESOLVED:
             return self.t("desk_status_resolved", who=mention(by or ticket.assignee or ""))
         if ctx.conversation.mode != "human":
             return self.t("desk_status_bot", who=self._who(by or "customer"))
