@@ -103,6 +103,14 @@ def _setup_channels(app: web.Application, core: Core) -> None:
         from bot.channels.email import setup as email_setup
 
         email_setup(app, core)
+    if core.settings.whatsapp_enabled:
+        from bot.channels.whatsapp import setup as whatsapp_setup
+
+        whatsapp_setup(app, core)
+    if core.settings.messenger_enabled:
+        from bot.channels.messenger import setup as messenger_setup
+
+        messenger_setup(app, core)
     if core.settings.slack_enabled:
         from bot.channels.slack import setup as slack_setup
 

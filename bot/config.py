@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "sample_kb.yaml"
+#: Graph API base with the version crmbot is written against (WhatsApp Cloud API, Messenger).
+GRAPH_API_URL = "https://graph.facebook.com/v21.0"
 
 
 class ConfigError(Exception):
@@ -56,6 +58,19 @@ class Settings(BaseSettings):
     slack_kb_admins: str = ""
     sla_unclaimed_minutes: int = Field(default=15, ge=1, le=10_080)
     escalation_keywords: str = ""
+
+    whatsapp_token: str | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+    whatsapp_api_url: str = GRAPH_API_URL
+    whatsapp_templates: str = ""
+
+    messenger_page_token: str | None = None
+    messenger_app_secret: str | None = None
+    messenger_verify_token: str | None = None
+    messenger_api_url: str = GRAPH_API_URL
+    messenger_human_agent: bool = False
 
     widget_secret: str | None = Field(default=None, min_length=16)
     widget_allowed_origins: str | None = None
@@ -104,6 +119,7 @@ class Settings(BaseSettings):
         problems = list(self._telegram_problems()) + list(self._slack_problems())
         problems += self._web_problems()
         problems += self._email_problems()
+        problems += self._meta_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -176,6 +192,24 @@ class Settings(BaseSettings):
             missing = sorted(set(names) - set(given))
             return [f"the Slack desk is partly configured: set {', '.join(missing)} too"]
         return self._slack_id_problems()
+
+    def _meta_problems(self) -> list[str]:
+        """WhatsApp and Messenger need every one of their settings, or none."""
+        problems = []
+        for what, names in (
+            ("WhatsApp", {"CRMBOT_WHATSAPP_TOKEN": self.whatsapp_token,
+                          "CRMBOT_WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
+                          "CRMBOT_WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+                          "CRMBOT_WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token}),
+            ("Messenger", {"CRMBOT_MESSENGER_PAGE_TOKEN": self.messenger_page_token,
+                           "CRMBOT_MESSENGER_APP_SECRET": self.messenger_app_secret,
+                           "CRMBOT_MESSENGER_VERIFY_TOKEN": self.messenger_verify_token}),
+        ):
+            missing = sorted(name for name, value in names.items() if not value)
+            if missing and len(missing) < len(names):
+                problems.append(f"the {what} channel is partly configured: set "
+                                f"{', '.join(missing)} too")
+        return problems + _templates_problems(self.whatsapp_templates)
 
     def _slack_id_problems(self) -> list[str]:
         """Slack wants ids here, not names: '#support' or '@oncall' would fail at run time."""
@@ -253,6 +287,14 @@ class Settings(BaseSettings):
         return bool(self.email_from)
 
     @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_token)
+
+    @property
+    def messenger_enabled(self) -> bool:
+        return bool(self.messenger_page_token)
+
+    @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
 
@@ -276,3 +318,25 @@ def load_settings(**overrides: object) -> Settings:
             name = f"CRMBOT_{field.upper()}" if field else "configuration"
             lines.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _templates_problems(raw: str) -> list[str]:
+    """CRMBOT_WHATSAPP_TEMPLATES is JSON: {"reply"|"survey"|"announcement": {locale: name}}."""
+    if not raw.strip():
+        return []
+    import json
+
+    example = '{"announcement": {"en": "news_update"}}'
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return [f"CRMBOT_WHATSAPP_TEMPLATES is not JSON ({exc}); example: {example}"]
+    purposes = ("reply", "survey", "announcement")
+    if not isinstance(data, dict) or not all(
+        key in purposes and isinstance(value, dict)
+        and all(isinstance(n, str) and n for n in value.values())
+        for key, value in data.items()
+    ):
+        return [f"CRMBOT_WHATSAPP_TEMPLATES maps {'/'.join(purposes)} to {{locale: template "
+                f"name}}; example: {example}"]
+    return []

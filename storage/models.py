@@ -169,6 +169,7 @@ class OutboxItem(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_order", "order_key", "id"),
+        Index("ix_outbox_channel_external_id", "channel", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -185,6 +186,9 @@ class OutboxItem(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    #: What the platform reported later (WhatsApp statuses): delivered, read or failed.
+    receipt: Mapped[str | None] = mapped_column(String(16))
+    receipt_at: Mapped[datetime | None]
     _sentinel: Mapped[int | None] = orm_insert_sentinel()  # see Message._sentinel
 
 

@@ -85,7 +85,7 @@ NOT_PERSONAL = {
                     "question"},
     "ticket_sla_reminders": {"kind"},
     "ticket_notes": {"author", "source"},  # the staff member and the desk; the text is erased
-    "outbox": {"order_key", "channel", "status"},
+    "outbox": {"order_key", "channel", "status", "receipt"},
     "survey_answers": {"survey_id", "question"},
     "web_chat_messages": {"client_id", "sender"},
     "email_messages": {"direction", "status", "reason"},

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from storage import ticket_states as states
 from storage.models import Ticket
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
-LATER = datetime(2026, 12, 6, 13, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
 
 
 def ticket(status: str = states.OPEN, assignee: str | None = None) -> Ticket:
