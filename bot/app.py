@@ -90,8 +90,10 @@ def _setup_channels(app: web.Application, core: Core) -> None:
     from bot.channels import web as web_channel
     from bot.web import demo
     from handlers.broadcast import web as broadcast_web
+    from handlers.helpcenter import web as help_web
 
     demo.setup(app, core)
+    help_web.setup(app, core)  # the public help center (/help/)
     web_channel.setup(app, core)  # the website widget is always on
     intake.setup(app, core)  # closed (403) until CRMBOT_INTAKE_TOKEN is set
     broadcast_web.setup(app, core)  # announcements: outbox guard, runner, /api/v1/broadcasts

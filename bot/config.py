@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     messenger_api_url: str = GRAPH_API_URL
     messenger_human_agent: bool = False
 
+    help_name: str = Field(default="Help center", min_length=1, max_length=100)
+    help_logo_url: str | None = None
+    help_accent: str = Field(default="#0b5394", pattern=r"^#[0-9A-Fa-f]{6}$")
+    help_templates_dir: Path | None = None
+
     widget_secret: str | None = Field(default=None, min_length=16)
     widget_allowed_origins: str | None = None
     widget_rate_limit: str = "20/minute"

@@ -82,6 +82,10 @@ class KnowledgeService:
             revision, len(entries), (time.perf_counter() - started) * 1000,
         )
 
+    def entries(self) -> list[KBEntry]:
+        """Every entry of the loaded revision (the help center builds its pages from these)."""
+        return list(self._entries.values())
+
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         return self._matcher.match(text, locale, limit)
 

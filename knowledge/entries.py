@@ -30,6 +30,8 @@ class KBEntry(BaseModel):
     answer: Annotated[str, Field(min_length=1, max_length=20000)]
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    #: Shown in the public help center (/help/); False keeps an internal entry bot-only.
+    public: bool = True
 
     @field_validator("id")
     @classmethod

@@ -21,7 +21,8 @@ from knowledge.entries import KBEntry
 from storage.clean import clean
 
 FORMATS = ("yaml", "json", "jsonl", "csv")
-CSV_FIELDS = ("id", "locale", "question", "phrasings", "answer", "tags", "enabled")
+CSV_FIELDS = ("id", "locale", "question", "phrasings", "answer", "tags", "enabled",
+              "public")
 LIST_SEP = "|"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -97,7 +98,7 @@ PLAIN_MESSAGES = {
     "bool_parsing": "must be true or false",
     "missing": "is required",
     "extra_forbidden": "is not a knowledge-base field (id, locale, question, phrasings, "
-                       "answer, tags, enabled)",
+                       "answer, tags, enabled, public)",
 }
 
 
@@ -222,8 +223,9 @@ def _csv_row(row: dict[Any, Any]) -> dict[str, Any]:
     for key in ("phrasings", "tags"):
         if key in out:
             out[key] = [p.strip() for p in out[key].split(LIST_SEP) if p.strip()]
-    if "enabled" in out:
-        out["enabled"] = out["enabled"].strip().lower() not in ("false", "0", "no", "")
+    for flag in ("enabled", "public"):
+        if flag in out:
+            out[flag] = out[flag].strip().lower() not in ("false", "0", "no", "")
     return out
 
 
@@ -248,7 +250,8 @@ def _dump_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         for key in ("phrasings", "tags"):
             row[key] = LIST_SEP.join(row[key])
-        row["enabled"] = "true" if row["enabled"] else "false"
+        for flag in ("enabled", "public"):
+            row[flag] = "true" if row[flag] else "false"
         writer.writerow(row)
     return buf.getvalue()
 

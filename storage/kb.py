@@ -26,6 +26,7 @@ def row_to_entry(row: KBEntryRow) -> KBEntry:
         answer=row.answer,
         tags=tuple(row.tags or ()),
         enabled=row.enabled,
+        public=row.public,
     )
 
 
@@ -95,7 +96,7 @@ def _apply(session: AsyncSession, row: KBEntryRow | None, entry: KBEntry, actor:
         action = "create"
     row.question, row.answer = entry.question, entry.answer
     row.phrasings, row.tags = list(entry.phrasings), list(entry.tags)
-    row.enabled, row.revision = entry.enabled, row.revision + 1
+    row.enabled, row.public, row.revision = entry.enabled, entry.public, row.revision + 1
     row.updated_at, row.updated_by = utcnow(), actor
     data = entry.model_dump(mode="json")
     session.add(_revision(entry.id, entry.locale, row.revision, action, data, actor))

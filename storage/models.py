@@ -206,6 +206,7 @@ class KBEntryRow(Base):
     answer: Mapped[str] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
     revision: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(200))
@@ -278,6 +279,7 @@ from storage import models_admin as _models_admin  # noqa: E402,F401
 from storage import models_broadcast as _models_broadcast  # noqa: E402,F401
 from storage import models_email as _models_email  # noqa: E402,F401
 from storage import models_feedback as _models_feedback  # noqa: E402,F401
+from storage import models_help as _models_help  # noqa: E402,F401
 from storage import models_identity as _models_identity  # noqa: E402,F401
 from storage import models_reports as _models_reports  # noqa: E402,F401
 from storage import models_slack as _models_slack  # noqa: E402,F401

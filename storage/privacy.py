@@ -65,6 +65,8 @@ NO_CUSTOMER_DATA = frozenset({
     "kb_revisions", "kb_state", "report_conversation_days", "report_rollup_offsets",
     "report_rollup_state", "survey_definitions", "web_secrets", "saved_replies",
     "agent_names",
+    # the help center's visitors are anonymous: counts, votes and searches name nobody
+    "help_article_stats", "help_votes", "help_searches",
 })
 #: Columns of customer tables that erasing keeps on purpose: codes, statuses, languages,
 #: entry ids, staff ids; nothing that says who the customer is or what they wrote.

@@ -8,7 +8,6 @@ under CI=true, where a missing browser is a failure. Playwright drives the Debia
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,31 +19,16 @@ from bot.messages import OutboundMessage
 from storage import outbox
 from storage.models import Conversation, Message, utcnow
 from storage.models_feedback import Feedback
-from tests.conftest import IN_CI, ROOT, make_settings
+from tests.browser_support import browser_page, require_browser
+from tests.conftest import ROOT, make_settings
 from tests.webapp import Served, eventually, serve
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # The docs' screenshot is refreshed only on request: a test run must not change tracked files.
 SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
 REFRESH_SCREENSHOT = os.environ.get("CRMBOT_TEST_SCREENSHOTS") == "1"
-TIMEOUT_MS = 15_000
-
-
-def _require_browser() -> Any:
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("chromium is required under CI (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        if IN_CI:
-            pytest.fail("the playwright package is required under CI (pip install -e '.[dev]')")
-        pytest.skip("playwright not installed")
-    return async_playwright
+_require_browser = require_browser
 
 
 @pytest.fixture
@@ -56,18 +40,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 @pytest.fixture
 async def page(served: Served) -> AsyncIterator[Any]:
-    async_playwright = _require_browser()
-    os.environ.pop("PLAYWRIGHT_BROWSERS_PATH", None)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = await browser.new_context(viewport={"width": 1000, "height": 720},
-                                            locale="en-GB")
-        page = await context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            await browser.close()
+    async with browser_page() as page:
+        yield page
 
 
 async def _ask(page: Any, text: str) -> None:

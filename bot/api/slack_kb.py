@@ -130,6 +130,7 @@ async def apply_kb_submission(
         "phrasings": [p for p in _value(values, BLOCKS["phrasings"]).splitlines() if p.strip()],
         "tags": [t.strip() for t in _value(values, BLOCKS["tags"]).split(",") if t.strip()],
         "enabled": current.enabled if current is not None else True,
+        "public": current.public if current is not None else True,
     }
     try:
         entry = KBEntry.model_validate(data)

@@ -124,6 +124,9 @@ class BroadcastSpec(Strict):
     segment: SegmentSpec = Field(default_factory=SegmentSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     footer: bool = True
+    #: Also publish it as a news post in the help center (/help/{locale}/news and its Atom
+    #: feed) once it starts sending: only for news meant for everyone.
+    publish: bool = False
 
     @model_validator(mode="after")
     def _texts(self) -> BroadcastSpec:

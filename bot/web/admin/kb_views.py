@@ -38,13 +38,14 @@ class LocaleForm:
     phrasings: str = ""
     tags: str = ""
     enabled: bool = True
+    public: bool = True
     base: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entry: KBEntry, revision: int) -> LocaleForm:
         return cls(entry.locale, entry.question, entry.answer, "\n".join(entry.phrasings),
-                   ", ".join(entry.tags), entry.enabled, revision)
+                   ", ".join(entry.tags), entry.enabled, entry.public, revision)
 
     @property
     def blank(self) -> bool:
@@ -56,7 +57,7 @@ class LocaleForm:
                 id=entry_id, locale=self.locale, question=self.question, answer=self.answer,
                 phrasings=tuple(line for line in self.phrasings.splitlines() if line.strip()),
                 tags=tuple(t.strip() for t in self.tags.split(",") if t.strip()),
-                enabled=self.enabled,
+                enabled=self.enabled, public=self.public,
             )
         except ValidationError as exc:
             for err in exc.errors():
@@ -130,6 +131,7 @@ def _forms_from_post(post: Any, locales: list[str]) -> dict[str, LocaleForm]:
         forms[loc] = LocaleForm(
             loc, text["question"], text["answer"], text["phrasings"], text["tags"],
             enabled=post.get(f"{loc}-enabled") == "on",
+            public=post.get(f"{loc}-public") == "on",
             base=int(base) if base.isdigit() else None,
         )
     return forms
@@ -205,7 +207,8 @@ def entry_lines(data: dict[str, Any] | None) -> list[str]:
     lines += [f"  {line}" for line in str(data.get("answer", "")).splitlines()]
     lines += ["phrasings:"] + [f"  - {p}" for p in data.get("phrasings", [])]
     lines += [f"tags: {', '.join(data.get('tags', []))}",
-              f"enabled: {'yes' if data.get('enabled', True) else 'no'}"]
+              f"enabled: {'yes' if data.get('enabled', True) else 'no'}",
+              f"public: {'yes' if data.get('public', True) else 'no'}"]
     return lines
 
 
