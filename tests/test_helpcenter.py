@@ -135,7 +135,7 @@ async def test_search_uses_the_matcher_and_keeps_what_it_could_not_answer(
         site: tuple[Served, aiohttp.ClientSession]) -> None:
     served, _ = site
     status, html, r = await get(site, "/help/en/search?q=how+much+does+shipping+cost")
-    assert status == 200 and r.headers["X-Robots-Tag"] == "noindex"
+    assert status == 200 and r.headers["Cache-Control"] == "no-store"
     assert html.index('href="/help/en/delivery-cost"') < html.index("</ol>")
     assert "no article that answers this exactly" not in html
     status, html, _ = await get(site, "/help/en/search?q=zzqx+flurb+wobble")
@@ -208,3 +208,30 @@ async def test_the_sitemap_lists_every_public_article_with_alternates(
     langs = {link.get("hreflang") for link in article.findall("x:link", ns)}
     assert langs == {"en", "sv", "lv"}
     assert f"{PUBLIC}/help/en/" in urls
+
+
+async def test_reports_show_help_center_reading_and_its_gaps(
+        site: tuple[Served, aiohttp.ClientSession]) -> None:
+    from bot.hours import hours_for
+    from handlers.reports.metrics import Options, build_report
+    from handlers.reports.period import local_days
+
+    served, http = site
+    for _ in range(2):
+        assert (await get(site, "/help/en/returns"))[0] == 200
+        assert (await get(site, "/help/en/search?q=zzqx+flurb+wobble"))[0] == 200
+    async with http.post(served.base + "/help/en/returns/vote", data={"helpful": "yes"},
+                         allow_redirects=False) as r:
+        assert r.status == 303
+    await served.app[HELP].views.flush()
+    now, team = utcnow(), hours_for(None).team("default")
+    today = now.astimezone(team.tz).date()
+    async with served.core.sessions() as session:
+        report = await build_report(session, local_days(today, today, team.tz),
+                                    Options(team=team), now)
+    help_rows = report.table("help_center").as_dicts()
+    assert help_rows[0] == {"entry_id": "returns", "locale": "en", "views": 2, "helpful": 1,
+                            "not_helpful": 0, "helpful_share": 1.0}
+    gaps = report.table("gaps").as_dicts()
+    assert any(g["suggested_question"] == "zzqx flurb wobble" and g["questions"] == 2
+               for g in gaps)

@@ -47,3 +47,14 @@ async def test_search_read_and_vote_by_keyboard_with_javascript_off(served: Serv
         await page.keyboard.press("Enter")
         await page.wait_for_url("**/help/sv/delivery-cost?voted=1*")
         assert await page.get_by_role("status").inner_text() == "Tack för din återkoppling!"
+
+
+async def test_the_chat_opens_with_the_article_as_context(served: Served) -> None:
+    from playwright.async_api import expect
+
+    async with browser_page() as page:
+        await page.goto(served.base + "/help/en/returns")
+        await page.get_by_role("button", name="Open the support chat").click()
+        box = page.get_by_role("textbox", name="Your message")
+        await expect(box).to_have_value("I read “How do I return an item?” and still need help: ")
+        await expect(box).to_be_focused()

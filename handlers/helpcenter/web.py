@@ -255,13 +255,12 @@ async def search(request: web.Request) -> web.Response:
         async with help_center.core.sessions.begin() as session:
             await store.unmatched_search(session, locale, query,
                                          (best.entry_id, best.score) if best else None)
+    title = help_center.core.services.translator.t("help_results_for", locale, query=query)
     body = help_center.page(
-        "search.html", locale, title=help_center.core.services.translator.t(
-            "help_results_for", locale, query=query), description="",
+        "search.html", locale, title=title, description=f"{title} · {help_center.brand.name}",
         canonical=help_center.url(locale, "search"), query=query, results=results,
         confident=confident)
     response = _html(body)
-    response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Cache-Control"] = "no-store"
     return response
 

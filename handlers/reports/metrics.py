@@ -81,6 +81,7 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
         current, tables = _period_figures(period, options, conv[0], raw[0])
         previous, _ = _period_figures(periods[1], options, conv[1], raw[1])
         await _name_agents(session, tables)
+        tables.append(await _help_table(session))
         if gaps is not None:
             tables.append(await gaps)
     finally:
@@ -89,6 +90,17 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
     notes = [] if current["broadcast_reach"] is not None else [
         "Broadcast reach: not available (no broadcast feature installed)."]
     return Report(period, period.previous(), now, current, previous, tables, notes)
+
+
+async def _help_table(session: AsyncSession) -> Table:
+    """What help-center visitors read and found helpful (counters since the start)."""
+    rows: list[list[Value]] = []
+    for entry_id, locale, views, yes, no in await q.help_articles(session):
+        share: Value = round(yes / (yes + no), 3) if yes + no else None
+        rows.append([entry_id, locale, views, yes, no, share])
+    return Table("help_center", "Help center: most-read articles (all time)",
+                 ["entry_id", "locale", "views", "helpful", "not_helpful", "helpful_share"],
+                 rows)
 
 
 async def _name_agents(session: AsyncSession, tables: list[Table]) -> None:
@@ -151,6 +163,7 @@ async def _start_gaps(session: AsyncSession, period: Period,
     from handlers.reports.gaps import gaps_table
 
     sample = await q.unanswered_sample(session, period, GAP_SAMPLE)
+    sample += await q.unmatched_searches(session, period, GAP_SAMPLE - len(sample))
     return asyncio.ensure_future(asyncio.to_thread(gaps_table, sample))
 
 

@@ -23,6 +23,7 @@ from handlers.reports.period import Period
 from storage.models import Customer, Message, Ticket
 from storage.models_admin import UnansweredQuestion
 from storage.models_feedback import Feedback
+from storage.models_help import HelpArticleStat, HelpSearch
 from storage.models_surveys import SurveyAnswer, SurveyRun
 
 
@@ -193,6 +194,28 @@ async def unanswered_sample(session: AsyncSession, period: Period,
         .where(*_unanswered_in(period))
         .order_by(UnansweredQuestion.id.desc()).limit(limit))).all()
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def unmatched_searches(session: AsyncSession, period: Period,
+                             limit: int) -> list[tuple[str, str]]:
+    """The newest ``limit`` (query, locale) help-center searches without a good match: the
+    same kind of knowledge gap as the bot's unanswered questions."""
+    rows = (await session.execute(
+        select(HelpSearch.query, HelpSearch.locale)
+        .where(HelpSearch.created_at >= period.start, HelpSearch.created_at < period.end)
+        .order_by(HelpSearch.id.desc()).limit(limit))).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def help_articles(session: AsyncSession, limit: int = 20) -> list[tuple[str, str, int,
+                                                                                 int, int]]:
+    """The most-read help-center articles (all time): id, locale, views, helpful, not."""
+    rows = (await session.execute(
+        select(HelpArticleStat.entry_id, HelpArticleStat.locale, HelpArticleStat.views,
+               HelpArticleStat.helpful, HelpArticleStat.unhelpful)
+        .order_by(HelpArticleStat.views.desc(), HelpArticleStat.entry_id)
+        .limit(limit))).all()
+    return [(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
 
 def _unanswered_in(period: Period) -> tuple[ColumnElement[bool], ...]:

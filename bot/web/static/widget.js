@@ -3,6 +3,8 @@
  * No framework, no build step. Options (attributes of the script tag):
  *   data-lang="sv"        language of the widget (default: the page's <html lang>, then the browser)
  *   data-open="chat"      open the chat at once; "feedback" opens the rating form
+ *   data-context="…"      text put in the empty message box the first time the chat opens
+ *                         (the help center: "I read “Returns” and still need help: ")
  * Host pages may call window.crmbotWidget.open(), .close(), .openFeedback().
  * The "News" toggle in the header turns announcements on and off: it sends the bc:subscribe /
  * bc:stop buttons as chat messages (stored once, confirmed by the bot), and shows the consent
@@ -25,6 +27,7 @@
   var lang = script.getAttribute("data-lang") || document.documentElement.lang ||
     navigator.language || "";
   var openMode = script.getAttribute("data-open") || "";
+  var context = script.getAttribute("data-context") || "";
 
   var state = load();
   var ui = null, texts = {}, socket = null, cursor = 0, seen = {}, retryDelay = 500;
@@ -194,6 +197,8 @@
       var first = ui.feedback.node.querySelector("input[name=rating]");
       if (first) first.focus();
     } else {
+      if (context && !ui.input.value) ui.input.value = context;
+      context = "";
       ui.input.focus();
       ui.log.scrollTop = ui.log.scrollHeight;
     }
