@@ -235,3 +235,24 @@ async def test_reports_show_help_center_reading_and_its_gaps(
     gaps = report.table("gaps").as_dicts()
     assert any(g["suggested_question"] == "zzqx flurb wobble" and g["questions"] == 2
                for g in gaps)
+
+
+async def test_every_page_answers_in_every_language(
+        site: tuple[Served, aiohttp.ClientSession]) -> None:
+    served, _ = site
+    titles = {"en": "How can we help?", "sv": "Hur kan vi hjälpa dig?", "lv": "Kā varam palīdzēt?"}
+    for locale, title in titles.items():
+        entry = served.core.services.kb.entry("returns", locale)
+        assert entry is not None and entry.locale == locale
+        for path, expect in ((f"/help/{locale}/", title),
+                             (f"/help/{locale}/returns", entry.question),
+                             (f"/help/{locale}/news", f'<html lang="{locale}">'),
+                             (f"/help/{locale}/search?q={entry.question}", "/returns")):
+            status, html, _ = await get(site, path)
+            assert status == 200, path
+            assert f'<html lang="{locale}">' in html and expect in html, path
+        status, feed, _ = await get(site, f"/help/{locale}/news.atom")
+        root = ET.fromstring(feed)
+        assert status == 200 and root.tag == "{http://www.w3.org/2005/Atom}feed"
+        assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == locale
+        assert root.findtext("{http://www.w3.org/2005/Atom}updated")

@@ -1,6 +1,6 @@
 """``GET /help/...``: the help center, server-rendered, cached per KB revision and locale.
 
-Routes (the public contract, ../docs/helpcenter.md): ``/help/`` redirects to the visitor's
+Routes (the public contract, ../docs/help-center.md): ``/help/`` redirects to the visitor's
 language (Accept-Language, then CRMBOT_DEFAULT_LOCALE); ``/help/{locale}/`` (topics from the
 entries' tags, most-read articles, search); ``/help/{locale}/{slug}`` (one answer, related
 articles, "Was this helpful?"); ``/help/{locale}/search?q=`` (the bot's own matcher and its
