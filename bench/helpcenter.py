@@ -27,7 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-WORDS = ["order", "delivery", "parcel", "refund", "invoice", "account", "password", "card", "payment", "return", "size", "colour", "warranty", "discount", "voucher", "shipping", "address", "store", "opening", "hours", "exchange", "gift", "subscription", "newsletter", "stock", "repair", "battery", "charger", "screen", "cable"]
+WORDS = (
+    "order", "delivery", "parcel", "refund", "invoice", "account", "password", "card",
+    "payment", "return", "size", "colour", "warranty", "discount", "voucher", "shipping",
+    "address", "store", "opening", "hours", "exchange", "gift", "subscription", "newsletter",
+    "stock", "repair", "battery", "charger", "screen", "cable",
+)
 TAGS = ("orders", "delivery", "payment", "returns", "account", "products")
 
 
