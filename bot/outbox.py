@@ -48,6 +48,9 @@ PreSend = Callable[[OutboxItem, OutboundMessage], Awaitable[bool]]
 that returns False has recorded the item's outcome itself."""
 
 
+FailureHook = Callable[[AsyncSession, OutboxItem, SendResult], Awaitable[None]]
+
+
 def backoff(attempt: int) -> float:
     """Exponential backoff with full jitter: 1, 2, 4 … seconds, capped at five minutes."""
     return random.uniform(0.5, 1.0) * min(MAX_BACKOFF, 2.0 ** max(0, attempt - 1))
@@ -70,6 +73,9 @@ class OutboxDispatcher:
         self._sessions = sessions
         self._registry = registry
         self._throttle = throttle
+        #: Told, inside the transaction that marks it, about every item that failed for good
+        #: (the Slack desk tells the ticket's thread that a reply never reached the customer).
+        self.failure_hooks: list[FailureHook] = []
         self._max_attempts = max_attempts
         self._lease = timedelta(seconds=lease_seconds)
         self._max_inflight = max_inflight
@@ -279,6 +285,8 @@ class OutboxDispatcher:
             await repo.mark_failed(session, item.id, result.error)
             if result.unreachable and item.conversation_id is not None:
                 await _mark_unreachable(session, item, result.error)
+            for hook in self.failure_hooks:
+                await hook(session, item, result)
 
     async def _store(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run one repository update in its own short transaction."""

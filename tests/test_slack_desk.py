@@ -210,3 +210,22 @@ async def test_agents_names_are_learned_from_slack_in_the_background(slack_env: 
 
 async def _resolved(env: SlackEnv) -> bool:
     return (await env.ticket(1)).status == "resolved"
+
+
+async def test_a_reply_that_never_reaches_the_customer_is_reported_in_the_thread(
+        slack_env: SlackEnv) -> None:
+    """E.g. WhatsApp's 24-hour window closed: the outbox gives up, and staff must know."""
+    from bot.ports import SendResult
+
+    env = slack_env
+    root = await _escalate(env)
+    env.customer.script.append(SendResult.failed(
+        "whatsapp: the customer's 24-hour window is closed and CRMBOT_WHATSAPP_TEMPLATES has "
+        "no 'reply' template for 'en'"))
+    _, status = await env.thread_reply(1, "!reply We found your parcel.")
+    assert status == 200
+    await wait_for(lambda: _thread_has(
+        env, root["ts"], "Not delivered to the customer on test: “We found your parcel.”"))
+    message = next(m["text"] for m in env.fake.thread(SUPPORT, root["ts"])
+                   if "Not delivered" in m["text"])
+    assert "24-hour window is closed" in message

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.slack.adapter import SlackAdapter
 from bot.channels.slack.desk import SlackDesk
 from bot.channels.slack.events import SlackEvents
+from bot.channels.slack.failures import FailureNotice
 from bot.channels.slack.sla import SlaWatch
 from bot.core import Core
 from storage.clean import BadInput, loads
@@ -49,6 +50,8 @@ class SlackDeskApp:
         self.desk = SlackDesk(settings, core.services.translator)
         self.bolt = SlackEvents(core).build(self.client)
         self.sla = SlaWatch(core.sessions, settings, core.services.translator, core.outbox.wake)
+        core.outbox.failure_hooks.append(
+            FailureNotice(core.services.translator, settings.default_locale))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Bolt verifies and dispatches; a body Bolt cannot even parse is a clear 400.

@@ -1,0 +1,48 @@
+"""Telling the ticket's Slack thread that a message never reached the customer.
+
+The outbox gives up on a message for good when the platform refuses it (WhatsApp's or
+Messenger's 24-hour window closed with no template, a customer who blocked the bot, an
+undeliverable number) or after its last retry. When that message belongs to a conversation
+with an open ticket that has a thread, staff would otherwise believe their reply was read;
+this posts the reason into the thread, in the same transaction that marks the item failed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Translator
+from bot.messages import OutboundMessage
+from bot.ports import SendResult
+from storage import outbox
+from storage.models import OutboxItem, Ticket
+from storage.ticket_states import OPEN_STATUSES
+
+CHANNEL = "slack"
+
+
+class FailureNotice:
+    def __init__(self, translator: Translator, locale: str) -> None:
+        self._translator = translator
+        self._locale = locale
+
+    async def __call__(self, session: AsyncSession, item: OutboxItem,
+                       result: SendResult) -> None:
+        if item.channel == CHANNEL or item.conversation_id is None:
+            return
+        ticket = await session.scalar(
+            select(Ticket).where(Ticket.conversation_id == item.conversation_id,
+                                 Ticket.status.in_(OPEN_STATUSES),
+                                 Ticket.slack_thread_ts.is_not(None))
+            .order_by(Ticket.id.desc()).limit(1))
+        if ticket is None:
+            return
+        sent = str((item.payload or {}).get("text", ""))
+        text = self._translator.t("desk_delivery_failed", self._locale, channel=item.channel,
+                                  text=sent[:80] + ("…" if len(sent) > 80 else ""),
+                                  reason=result.error[:300])
+        outbox.enqueue(session, OutboundMessage(
+            channel=CHANNEL, chat_id=ticket.slack_channel or "", text=text,
+            meta={"slack_op": "thread", "thread_ticket": ticket.id},
+        ), order_key=f"ticket:{ticket.id}")
