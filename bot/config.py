@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     slack_oncall_group: str | None = None
     slack_kb_admins: str = ""
     sla_unclaimed_minutes: int = Field(default=15, ge=1, le=10_080)
+    sla_first_response_minutes: str = "urgent:30,high:60,normal:240,low:480"
+    sla_resolution_minutes: str = "urgent:240,high:480,normal:1440,low:2880"
+    sla_warn_percent: int = Field(default=80, ge=1, le=99)
     escalation_keywords: str = ""
 
     whatsapp_token: str | None = None
@@ -125,6 +128,7 @@ class Settings(BaseSettings):
         problems += self._web_problems()
         problems += self._email_problems()
         problems += self._meta_problems()
+        problems += self._sla_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -197,6 +201,18 @@ class Settings(BaseSettings):
             missing = sorted(set(names) - set(given))
             return [f"the Slack desk is partly configured: set {', '.join(missing)} too"]
         return self._slack_id_problems()
+
+    def _sla_problems(self) -> list[str]:
+        from bot.sla import parse_targets
+
+        problems = []
+        for name, value in (("CRMBOT_SLA_FIRST_RESPONSE_MINUTES", self.sla_first_response_minutes),
+                            ("CRMBOT_SLA_RESOLUTION_MINUTES", self.sla_resolution_minutes)):
+            try:
+                parse_targets(value, name)
+            except ValueError as exc:
+                problems.append(str(exc))
+        return problems
 
     def _meta_problems(self) -> list[str]:
         """WhatsApp and Messenger need every one of their settings, or none."""

@@ -17,6 +17,8 @@ PROCESSING_SECONDS = Histogram(
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
     )
 )
+SLA_EVENTS = Counter("crmbot_sla_events_total",
+                     "SLA warnings and breaches reached (first_response_breach, ...)", ["kind"])
 OUTBOX_SENT = Counter("crmbot_outbox_sent_total", "Outbox items delivered", ["channel"])
 OUTBOX_RETRIES = Counter("crmbot_outbox_retries_total", "Outbox send retries", ["channel"])
 OUTBOX_FAILED = Counter("crmbot_outbox_failed_total", "Outbox items failed for good", ["channel"])

@@ -274,6 +274,19 @@ class TicketNote(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TicketSlaEvent(Base):
+    """An SLA warning or breach a ticket reached (bot/sla.py), recorded once: the primary key
+    is what lets the watchers of several processes race safely."""
+
+    __tablename__ = "ticket_sla_events"
+    __table_args__ = (Index("ix_ticket_sla_events_created", "created_at"),)
+
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deadline: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 from storage import agents as _agents  # noqa: E402,F401
 from storage import models_admin as _models_admin  # noqa: E402,F401
 from storage import models_broadcast as _models_broadcast  # noqa: E402,F401

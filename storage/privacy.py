@@ -86,6 +86,7 @@ NOT_PERSONAL = {
     "survey_runs": {"survey_id", "subject", "campaign", "channel", "locale", "agent", "status",
                     "question"},
     "ticket_sla_reminders": {"kind"},
+    "ticket_sla_events": {"kind"},
     "ticket_notes": {"author", "source"},  # the staff member and the desk; the text is erased
     "outbox": {"order_key", "channel", "status", "receipt"},
     "survey_answers": {"survey_id", "question"},

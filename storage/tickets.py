@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.messages import InboundMessage
 from storage.clean import BIGINT_MAX
 from storage.inbox import IngestResult
-from storage.models import Conversation, InboundEvent, Ticket, utcnow
+from storage.models import Conversation, InboundEvent, Ticket, TicketSlaEvent, utcnow
 from storage.models_slack import TicketSlaReminder
 from storage.sql import insert_ignore, is_postgres
 from storage.ticket_states import CLAIMED, OPEN, OPEN_STATUSES
@@ -194,6 +194,34 @@ async def mark_reminded(session: AsyncSession, ticket_id: int, now: datetime) ->
         module.insert(table)
         .values(ticket_id=ticket_id, kind="unclaimed", reminded_at=now)
         .on_conflict_do_nothing(index_elements=["ticket_id"])
+        .returning(table.c.ticket_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def open_with_thread(session: AsyncSession, limit: int = 500) -> list[Ticket]:
+    """Unresolved tickets that have a desk thread, oldest first (the SLA watch's work)."""
+    stmt = (select(Ticket).where(Ticket.status.in_(OPEN_STATUSES),
+                                 Ticket.slack_channel.is_not(None))
+            .order_by(Ticket.id).limit(limit))
+    return list((await session.scalars(stmt)).all())
+
+
+async def sla_recorded(session: AsyncSession, ticket_ids: list[int]) -> set[tuple[int, str]]:
+    rows = await session.execute(select(TicketSlaEvent.ticket_id, TicketSlaEvent.kind)
+                                 .where(TicketSlaEvent.ticket_id.in_(ticket_ids)))
+    return {(int(t), str(k)) for t, k in rows}
+
+
+async def record_sla_event(session: AsyncSession, ticket_id: int, kind: str,
+                           deadline: datetime, now: datetime) -> bool:
+    """True for the one caller (of possibly several processes) that records it first."""
+    module: Any = postgresql if is_postgres(session) else sqlite
+    table: Any = TicketSlaEvent.__table__
+    stmt = (
+        module.insert(table)
+        .values(ticket_id=ticket_id, kind=kind, deadline=deadline, created_at=now)
+        .on_conflict_do_nothing(index_elements=["ticket_id", "kind"])
         .returning(table.c.ticket_id)
     )
     return (await session.execute(stmt)).first() is not None

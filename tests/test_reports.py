@@ -225,7 +225,7 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
     files = render.write_csv(report, tmp_path / "csv")
     assert {f.name for f in files} == {"headline.csv", "by_channel.csv", "by_locale.csv",
                                       "by_agent.csv", "reasons.csv", "daily.csv",
-                                      "top_kb.csv", "gaps.csv", "help_center.csv"}
+                                      "top_kb.csv", "gaps.csv", "help_center.csv", "sla.csv"}
     headline = (tmp_path / "csv" / "headline.csv").read_text().splitlines()
     assert "deflection_rate,30.0,0.0" in headline
     assert "nps,25.0," in headline

@@ -21,7 +21,7 @@ COLUMN_LABELS = {
     "entry_id": "Knowledge-base entry", "answers": "Answers", "helpful": "Helpful",
     "not_helpful": "Not helpful", "questions": "Questions",
     "suggested_question": "Suggested question", "examples": "Examples",
-    "views": "Views", "helpful_share": "Found it helpful",
+    "views": "Views", "helpful_share": "Found it helpful", "sla_event": "SLA event",
 }
 
 

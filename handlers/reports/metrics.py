@@ -81,6 +81,7 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
         current, tables = _period_figures(period, options, conv[0], raw[0])
         previous, _ = _period_figures(periods[1], options, conv[1], raw[1])
         await _name_agents(session, tables)
+        tables.append(await _sla_table(session, period))
         tables.append(await _help_table(session))
         if gaps is not None:
             tables.append(await gaps)
@@ -90,6 +91,17 @@ async def build_report(session: AsyncSession, period: Period, options: Options,
     notes = [] if current["broadcast_reach"] is not None else [
         "Broadcast reach: not available (no broadcast feature installed)."]
     return Report(period, period.previous(), now, current, previous, tables, notes)
+
+
+SLA_KINDS = ("first_response_breach", "resolution_breach", "first_response_warning",
+             "resolution_warning")
+
+
+async def _sla_table(session: AsyncSession, period: Period) -> Table:
+    """SLA targets missed (and nearly missed) in the period, business hours (bot/sla.py)."""
+    counts = await q.sla_events(session, period)
+    return Table("sla", "SLA: targets missed and nearly missed (business hours)",
+                 ["sla_event", "tickets"], [[kind, counts.get(kind, 0)] for kind in SLA_KINDS])
 
 
 async def _help_table(session: AsyncSession) -> Table:

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.reports.localday import as_date, local_day
 from handlers.reports.period import Period
-from storage.models import Customer, Message, Ticket
+from storage.models import Customer, Message, Ticket, TicketSlaEvent
 from storage.models_admin import UnansweredQuestion
 from storage.models_feedback import Feedback
 from storage.models_help import HelpArticleStat, HelpSearch
@@ -205,6 +205,15 @@ async def unmatched_searches(session: AsyncSession, period: Period,
         .where(HelpSearch.created_at >= period.start, HelpSearch.created_at < period.end)
         .order_by(HelpSearch.id.desc()).limit(limit))).all()
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def sla_events(session: AsyncSession, period: Period) -> dict[str, int]:
+    """SLA warnings and breaches reached in the period, by kind (first_response_breach ...)."""
+    rows = await session.execute(
+        select(TicketSlaEvent.kind, func.count())
+        .where(TicketSlaEvent.created_at >= period.start, TicketSlaEvent.created_at < period.end)
+        .group_by(TicketSlaEvent.kind))
+    return {str(kind): int(n) for kind, n in rows}
 
 
 async def help_articles(session: AsyncSession, limit: int = 20) -> list[tuple[str, str, int,
