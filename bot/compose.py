@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.context import Services
 from bot.core import Core
 from bot.desk import NullDesk
@@ -28,6 +28,7 @@ def build_core(
     settings: Settings, *, engine: AsyncEngine | None = None, routers: list[Router] | None = None
 ) -> Core:
     """Wire a core from settings (nothing is started or connected yet)."""
+    _check_feature_settings(settings)
     engine = engine or create_engine(
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
@@ -57,3 +58,14 @@ def build_core(
         on_commit=outbox.wake,
     )
     return Core(settings, engine, sessions, services, processor, outbox, registry)
+
+
+def _check_feature_settings(settings: Settings) -> None:
+    """Settings that only a feature can read: wrong ones are a start-up error, not a surprise
+    at the first ticket."""
+    from handlers.assignment.rules import parse_rules
+
+    try:
+        parse_rules(settings.assign_rules)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     sla_first_response_minutes: str = "urgent:30,high:60,normal:240,low:480"
     sla_resolution_minutes: str = "urgent:240,high:480,normal:1440,low:2880"
     sla_warn_percent: int = Field(default=80, ge=1, le=99)
+    assign_rules: str = ""
+    assign_mode: Literal["least_open", "round_robin"] = "least_open"
     escalation_keywords: str = ""
 
     whatsapp_token: str | None = None

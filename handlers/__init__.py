@@ -24,6 +24,7 @@ def default_routers() -> list[Router]:
         smalltalk,
         tickets,
     )
+    from handlers.assignment import router as assignment
     from handlers.broadcast import router as broadcast
     from handlers.surveys import router as surveys
 
@@ -42,4 +43,5 @@ def default_routers() -> list[Router]:
         smalltalk.router,
         faq.router,
         faq.fallback_router,
+        assignment.router,
     ]

@@ -21,6 +21,8 @@ from storage.ticket_states import OPEN, OPEN_STATUSES
 
 #: Raised after a ticket is resolved; the subject is the :class:`Ticket`.
 TICKET_RESOLVED = "ticket_resolved"
+#: Raised after a new ticket was opened and the desk told; the subject is the :class:`Ticket`.
+TICKET_OPENED = "ticket_opened"
 
 router = Router("escalation", priority=40)
 
@@ -82,6 +84,7 @@ async def escalate(ctx: Context, reason: str, priority: str = "normal") -> Ticke
     ctx.save_state()
     ctx.reply(ctx.t("human_requested", ticket=ticket.id, wait=identity.wait_text(ctx)))
     await ctx.services.desk.escalated(ctx, ticket)
+    await ctx.routing.emit(TICKET_OPENED, ctx, ticket)
     return ticket
 
 

@@ -99,6 +99,7 @@ async def intake_item(ctx: Context) -> bool:
     ctx.save_state()
     ctx.conversation.mode = "human"
     await ctx.services.desk.escalated(ctx, ticket)
+    await ctx.routing.emit(escalation.TICKET_OPENED, ctx, ticket)
     return True
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -225,3 +225,14 @@ async def record_sla_event(session: AsyncSession, ticket_id: int, kind: str,
         .returning(table.c.ticket_id)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def workload(session: AsyncSession,
+                   agents: list[str]) -> dict[str, tuple[int, datetime | None]]:
+    """Per agent: open tickets assigned to them, and when they were last given one."""
+    rows = await session.execute(
+        select(Ticket.assignee,
+               func.count().filter(Ticket.status.in_(OPEN_STATUSES)),
+               func.max(Ticket.claimed_at))
+        .where(Ticket.assignee.in_(agents)).group_by(Ticket.assignee))
+    return {str(a): (int(n or 0), last) for a, n, last in rows}
