@@ -25,40 +25,62 @@ NEGATIVE = {
     "en": """bad worse worst terribl* awful horribl* poor broken rude slow late delay* scam*
         fraud* disappoint* useless waste* angry annoy* complain* complaint* damaged wrong
         missing faulty defective unacceptabl* avoid hate* hated ignored unhelpful lost
-        overpriced cheat* nightmare refund* unprofessional incompetent frustrat* problem*""",
-    "sv": """dålig* sämre sämst hemsk* usel* trasig* oförskämd* långsam* försen* bedrägeri*
-        bedragar* besvik* värdelös* slöseri arg argt arga klagomål skadad* fel felaktig*
-        saknas oacceptab*
-        undvik* hatar ignorer* förlora* överpris* lurad* katastrof* problem* oprofessionell*
-        inkompetent* frustrer* krångl*""",
-    "lv": """slikt* sliktāk* briesmīg* šausmīg* salauzt* bojāt* rupj* lēn* kavē* nokavē*
-        krāp* vilšan* vīlies vīlusies bezjēdzīg* dusmīg* sūdzīb* nepareiz* trūkst pazud*
-        nepieņemam* izvairie* ienīstu dārg* neapmierināt* nestrādā* nepatīk
-        neatbild* nepienāca nesaņēm* neiesak* problēm* nekompetent* negodīg*""",
+        overpriced cheat* nightmare unprofessional incompetent frustrat* problem* crash*
+        torn joke ripoff rip-off unhappy dissatisfied soaked ruined stolen mess""",
+    "sv": """dålig* sämre sämst* hemsk* usel* trasig* oförskämd* otrevlig* långsam* försen*
+        sen sent bedrägeri* bedragar* besvik* värdelös* slöseri arg argt arga klagomål skadad*
+        skadat fel felaktig* saknas saknades oacceptab* undvik* hatar ignorer* förlora*
+        överpris* lurad* katastrof* problem* oprofessionell* inkompetent* frustrer* krångl*
+        kraschar krasch* skämt missnöjd* ohjälpsam* blött förstörd* stulen""",
+    "lv": """slikt* sliktāk* sliktāk* briesmīg* šausmīg* salauzt* saplēst* saplīs* bojāt*
+        rupj* lēn* kavē* kavēj* nokavē* krāp* vilšan* vīlies vīlusies bezjēdzīg* dusmīg*
+        sūdzīb* nepareiz* trūkst trūka pazud* nepieņemam* izvairie* ienīstu dārg*
+        neapmierināt* nestrādā* nedarbojās nedarbojas nepatīk neatbild* nepienāca nesaņēm*
+        neiesak* problēm* nekompetent* negodīg* nepalīdz* avarē joks samirk* izpostīt*""",
 }
 POSITIVE = {
     "en": """good great excellent amazing love* loved fast quick* helpful friendly perfect*
-        recommend* happy satisfied nice awesome fantastic wonderful smooth* best""",
+        recommend* happy satisfied nice awesome fantastic wonderful smooth* best easy lovely
+        solved fixed sorted""",
     "sv": """bra utmärkt* fantastisk* älskar snabb* hjälpsam* vänlig* perfekt* rekommender*
-        nöjd* trevlig* toppen smidig* bäst""",
+        nöjd* trevlig* toppen smidig* bäst underbar* enkel enkelt löste fixade prisvärd*
+        jättebra""",
     "lv": """labs laba labi labu labā labākais lielisk* izcil* ātr* izpalīdzīg* laipn* ideāl*
-        iesak* apmierināt* patīk super brīnišķīg* vislabāk*""",
+        iesak* apmierināt* patīk super brīnišķīg* vislabāk* vienkārš* atrisināja izlaboja
+        glīti gludi""",
 }
+#: Words that make the next sentiment word stronger ("very rude", "ļoti slikts").
+INTENSIFIERS = frozenset(["very", "really", "so", "extremely", "totally", "absolutely", "completely", "utterly", "incredibly", "mycket", "väldigt", "jätte", "otroligt", "riktigt", "helt", "extremt", "alldeles", "ļoti", "galīgi", "pilnīgi", "ārkārtīgi", "baigi"])
 NEGATORS = {
     "en": {"not", "no", "never", "don't", "dont", "didn't", "didnt", "isn't", "isnt",
            "wasn't", "wasnt", "doesn't", "doesnt", "won't", "can't", "cannot", "hardly",
            "nothing", "without"},
     "sv": {"inte", "ej", "aldrig", "ingen", "inget", "inga", "knappast", "utan"},
-    "lv": {"ne", "nav", "nebija", "nekad", "nemaz", "bez"},
+    "lv": {"ne", "nav", "nebija", "nekad", "nemaz", "bez", "nekādu", "nekāda", "nekādas",
+           "neesmu", "nevaru", "nekas"},
 }
+#: Complaints that are a pattern, not a word: "never arrived", "still waiting", "nobody
+#: answers". Matched first and taken out of the clause, so their "never"/"no"/"nav" does not
+#: also flip the next word ("Paketet kom aldrig, usel service" stays negative twice).
 PHRASES = re.compile(
-    r"never\s+(arrived|came|received|delivered|again)|still\s+waiting|no\s+(answer|reply|response)"
-    r"|money\s+back|kom\s+(aldrig|inte)|väntar\s+fortfarande|inget\s+svar|pengarna\s+tillbaka"
-    r"|joprojām\s+gaidu|nav\s+(pienācis|pienākusi|atbildes)|naudu\s+atpakaļ",
+    r"never\s+(arrived|came|received|delivered|again)|still\s+(waiting|no|nothing|not)"
+    r"|no\s+(answer|reply|response|refund)|money\s+back|(been|am|keep)\s+waiting"
+    r"|(nobody|no\s+one|no-one)\s+\w+|do\s+not\s+(buy|order)|don'?t\s+(buy|order)"
+    r"|too\s+expensive|charged\s+twice|cancell?ed\s+my"
+    r"|kom\s+(aldrig|inte)|väntar\s+fortfarande|fortfarande\s+(ingen|inget|ingenting|inte)"
+    r"|har\s+väntat|inget\s+svar|ingen\s+(svarar|svarade|hjälper|har)|pengarna\s+tillbaka"
+    r"|aldrig\s+mer|köp\s+inte|för\s+dyrt|debiterad\s+två|avbröt\s+min"
+    r"|joprojām\s+(gaidu|nav|nekā|neko)|gaidu|nav\s+(pienācis|pienākusi|atbildes)"
+    r"|naudu\s+atpakaļ|neviens\s+\w+|nekad\s+vairs|nepērciet|pārāk\s+dārg\w*"
+    r"|divreiz|atcēla\s+manu",
     re.IGNORECASE,
 )
-WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+#: Negation does not reach across these: "Paketet kom aldrig, usel service".
+CLAUSES = re.compile(r"[.!?;:,\n]+|\s(?:but|men|bet|though|however|dock|tomēr)\s",
+                     re.IGNORECASE)
+WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)?", re.UNICODE)
 NEGATION_WINDOW = 3
+INTENSITY = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +110,26 @@ _NEGATORS = frozenset().union(*NEGATORS.values())
 
 
 def score(text: str) -> float:
-    """Sum of word polarities (+1 / -1, flipped by a negator just before); phrases count -1.
+    """Sum of word polarities (+1 / -1; x1.5 after an intensifier; flipped by a negator up to
+    three words before it in the same clause); each complaint pattern counts -1.
 
     All three languages are checked at once: reviews mix languages and the words barely collide.
     """
-    tokens = [t.lower().replace("’", "'") for t in WORD.findall(text)]
+    return sum(_clause(part) for part in CLAUSES.split(text) if part and part.strip())
+
+
+def _clause(text: str) -> float:
     total = -float(len(PHRASES.findall(text)))
+    tokens = [t.lower().replace("’", "'") for t in WORD.findall(PHRASES.sub(" | ", text))]
     for i, token in enumerate(tokens):
         polarity = _polarity(token)
         if polarity == 0:
             continue
+        if i and tokens[i - 1] in INTENSIFIERS:
+            polarity *= INTENSITY
         window = tokens[max(0, i - NEGATION_WINDOW):i]
         if any(w in _NEGATORS for w in window):
+            # "not good" is bad; "not bad" is at most mildly good
             polarity = -1.0 if polarity > 0 else 0.5
         total += polarity
     return total
@@ -126,3 +156,12 @@ def classify(text: str, rating: int | None = None) -> Sentiment:
     if value >= 1 or (rating is not None and rating >= 4):
         return "positive"
     return "neutral"
+
+
+def measure(labelled: list[tuple[str, bool]]) -> tuple[float, float]:
+    """(recall, precision) of "negative" over (text, is_negative) pairs: how tests and
+    bench/sentiment.py judge the lexicon on the written review sets."""
+    hits = [(classify(text) == "negative", truth) for text, truth in labelled]
+    found = sum(p and t for p, t in hits)
+    predicted, actual = sum(p for p, _ in hits), sum(t for _, t in hits)
+    return (found / actual if actual else 0.0, found / predicted if predicted else 0.0)

@@ -1,0 +1,40 @@
+"""Negative-review detection on the written review sets: recall and precision per language.
+
+    python bench/sentiment.py [DATA_DIR]
+
+DATA_DIR defaults to tests/data/reviews: ``{en,sv,lv}.jsonl`` is the development set (the
+rules were tuned on it), ``heldout/`` was written after the rules were frozen. Prints one
+Markdown table with both (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import sentiment
+
+
+def figures(path: Path) -> tuple[int, float, float]:
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    recall, precision = sentiment.measure([(r["text"], bool(r["negative"])) for r in rows])
+    return len(rows), recall, precision
+
+
+def main() -> int:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else (
+        Path(__file__).resolve().parents[1] / "tests" / "data" / "reviews")
+    print("| set | language | reviews | recall (negative) | precision |")
+    print("|---|---|---|---|---|")
+    for name, folder in (("development", root), ("held out", root / "heldout")):
+        for language in ("en", "sv", "lv"):
+            n, recall, precision = figures(folder / f"{language}.jsonl")
+            print(f"| {name} | {language} | {n} | {recall:.0%} | {precision:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
