@@ -50,7 +50,11 @@ POSITIVE = {
         glīti gludi""",
 }
 #: Words that make the next sentiment word stronger ("very rude", "ļoti slikts").
-INTENSIFIERS = frozenset(["very", "really", "so", "extremely", "totally", "absolutely", "completely", "utterly", "incredibly", "mycket", "väldigt", "jätte", "otroligt", "riktigt", "helt", "extremt", "alldeles", "ļoti", "galīgi", "pilnīgi", "ārkārtīgi", "baigi"])
+INTENSIFIERS = frozenset((
+    "very", "really", "so", "extremely", "totally", "absolutely", "completely", "utterly",
+    "incredibly", "mycket", "väldigt", "jätte", "otroligt", "riktigt", "helt", "extremt",
+    "alldeles", "ļoti", "galīgi", "pilnīgi", "ārkārtīgi", "baigi",
+))
 NEGATORS = {
     "en": {"not", "no", "never", "don't", "dont", "didn't", "didnt", "isn't", "isnt",
            "wasn't", "wasnt", "doesn't", "doesnt", "won't", "can't", "cannot", "hardly",
