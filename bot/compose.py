@@ -61,11 +61,13 @@ def build_core(
 
 
 def _check_feature_settings(settings: Settings) -> None:
-    """Settings that only a feature can read: wrong ones are a start-up error, not a surprise
-    at the first ticket."""
+    """Settings that only a feature or a channel can read: wrong ones are a start-up error,
+    not a surprise at the first ticket or the first reply."""
+    from bot.channels import review_webhooks
     from handlers.assignment.rules import parse_rules
 
     try:
         parse_rules(settings.assign_rules)
+        review_webhooks.parse(settings.review_webhooks)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     widget_ip_rate_limit: str = "60/minute"
     intake_token: str | None = Field(default=None, min_length=16)
     intake_rate_limit: str = "120/minute"
+    review_webhooks: str = ""
 
     csat_survey: str = "csat"
     csat_delay_minutes: int = Field(default=0, ge=0, le=10_080)
@@ -363,3 +364,4 @@ def _templates_problems(raw: str) -> list[str]:
         return [f"CRMBOT_WHATSAPP_TEMPLATES maps {'/'.join(purposes)} to {{locale: template "
                 f"name}}; example: {example}"]
     return []
+

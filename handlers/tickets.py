@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers import escalation, identity
@@ -26,6 +28,7 @@ from storage import saved_replies
 from storage import ticket_states as states
 from storage import tickets as repo
 from storage.models import Ticket, TicketNote
+from storage.models_feedback import Feedback
 
 router = Router("tickets", priority=1)
 log = logging.getLogger("crmbot.tickets")
@@ -81,13 +84,41 @@ async def reply(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
             await ctx.services.desk.refused(ctx, ticket, data, "no_saved_reply")
             return
         text = expanded
+    await _send(ctx, ticket, data, text)
+
+
+async def _send(ctx: Context, ticket: Ticket, data: dict[str, Any], text: str) -> None:
+    """The reply goes out on the customer's channel (for a review: back to its site through
+    the intake adapter's webhook) and is recorded."""
     user = str(data.get("user", ""))
     if ticket.assignee is None and await _claim(ctx, ticket, user):
         await ctx.services.desk.claimed(ctx, ticket, user)
     ctx.reply(text, sender="agent")
     if ticket.first_response_at is None:
         ticket.first_response_at = ctx.now
+    feedback = await _feedback(ctx, ticket)
+    if feedback is not None:
+        feedback.reply_text, feedback.replied_by, feedback.replied_at = text, user, ctx.now
     await ctx.services.desk.relayed(ctx, ticket, data)
+
+
+async def _feedback(ctx: Context, ticket: Ticket) -> Feedback | None:
+    if ctx.conversation.channel != "intake":
+        return None
+    return await ctx.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id)
+                                    .order_by(Feedback.id.desc()).limit(1))
+
+
+async def approve_review(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
+    """Staff approved the suggested public reply to a review: send it as it stands."""
+    feedback = await _feedback(ctx, ticket)
+    if ticket.status not in states.OPEN_STATUSES:
+        await ctx.services.desk.refused(ctx, ticket, data, "resolved")
+        return
+    if feedback is None or not (feedback.suggested_reply or "").strip():
+        await ctx.services.desk.refused(ctx, ticket, data, "empty")
+        return
+    await _send(ctx, ticket, data, feedback.suggested_reply or "")
 
 
 SAVED_MARK = ":"
@@ -194,6 +225,7 @@ ACTIONS: dict[str, StaffAction] = {
     "assign": assign,
     "reopen": reopen,
     "priority": set_priority,
+    "review_reply": approve_review,
 }
 
 

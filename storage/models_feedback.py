@@ -59,6 +59,10 @@ class Feedback(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The public answer staff sent back to the source (CRMBOT_REVIEW_WEBHOOKS), and who.
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    replied_by: Mapped[str | None] = mapped_column(String(200))
+    replied_at: Mapped[datetime | None]
 
 
 class WebSecret(Base):

@@ -55,7 +55,7 @@ CHAT_KEYED = {
     "email_messages": ("email", ("chat_id", "lower:sender")),
 }
 PSEUDONYMISED = ("external_id", "chat_id", "user_id", "message_id")
-PERSONAL_TEXT = ("text", "subject", "body", "comment", "suggested_reply", "refs")
+PERSONAL_TEXT = ("text", "subject", "body", "comment", "suggested_reply", "reply_text", "refs")
 PERSONAL_FIELDS = ("display_name", "author", "email", "url", "phone", "name", "sender",
                    "filename")
 #: Tables that hold nothing about a customer: configuration, staff, the knowledge base,
@@ -81,7 +81,7 @@ NOT_PERSONAL = {
     "tickets": {"channel", "status", "priority", "reason", "assignee", "slack_channel",
                 "slack_thread_ts"},
     "unanswered_questions": {"locale", "outcome", "best_entry_id", "resolved_entry_id"},
-    "feedback": {"source", "language", "sentiment", "suggested_entry_id"},
+    "feedback": {"source", "language", "sentiment", "suggested_entry_id", "replied_by"},
     "messages": {"direction", "sender", "kind", "kb_entry_id"},
     "survey_runs": {"survey_id", "subject", "campaign", "channel", "locale", "agent", "status",
                     "question"},

@@ -163,9 +163,10 @@ async def load(session: AsyncSession) -> dict[str, Any]:
     for text, locale, at in UNANSWERED:
         session.add(UnansweredQuestion(text=text, locale=locale, outcome="fallback",
                                        created_at=at))
-    for i, (rating, at) in enumerate(FEEDBACK):
-        session.add(Feedback(source="widget", external_id=f"f{i}", rating=rating, text="",
-                             sentiment="neutral", created_at=at))
+    for i, (rating, at) in enumerate(FEEDBACK):  # explicit columns: also loaded at schema 0011
+        await session.execute(insert(Feedback.__table__).values(
+            source="widget", external_id=f"f{i}", rating=rating, text="", sentiment="neutral",
+            created_at=at))
     await _broadcast(session, convs)
     return {"convs": convs, "tickets": tickets}
 

@@ -115,6 +115,9 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) ->
         await asyncio.sleep(0.02)
 
 
+INTAKE_TOKEN = "slack-tests-intake-token-0123456789"
+
+
 @pytest.fixture
 async def slack_env(db_url: str, engine: AsyncEngine,
                     monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackEnv]:
@@ -126,6 +129,7 @@ async def slack_env(db_url: str, engine: AsyncEngine,
             slack_support_channel=SUPPORT, slack_oncall_group=ONCALL,
             escalation_keywords="cancel, complaint",
             widget_secret="slack-tests-widget-secret-0123456789",  # not under test here
+            intake_token=INTAKE_TOKEN,  # reviews reach the desk through the intake API
         )
         core = build_core(settings, engine=engine)
         customer = RecordingChannel()

@@ -3,8 +3,9 @@
 Intake items are not chats. Each item is stored through the inbox (channel ``intake``, event id
 ``<source>:<external_id>``), so the same item sent twice is stored once and a crash after the
 answer loses nothing; handlers/intake.py then files it as Feedback and opens a ticket when it is
-negative. Nobody is "replied to": the ``intake`` adapter refuses every send (a dead letter, never
-a retry loop), because the answer belongs on the site where the item was published.
+negative. A staff reply goes back to the item's site through the source's webhook
+(bot/channels/review_webhooks.py); without one the ``intake`` adapter fails the send for good
+(never a retry loop), because the answer belongs on the site where the item was published.
 
 Authentication: ``Authorization: Bearer <CRMBOT_INTAKE_TOKEN>``, compared in constant time.
 Without that setting the endpoint is closed (403).
@@ -14,14 +15,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
+from bot.channels import review_webhooks
+from bot.channels.review_webhooks import IntakeChannel
 from bot.channels.web.abuse import AbuseLimiter, client_ip, too_many
 from bot.i18n import normalise_locale
-from bot.messages import InboundMessage, OutboundMessage
-from bot.ports import RateLimit, SendResult
+from bot.messages import InboundMessage
 from storage.clean import BadInput, loads, same_secret
 
 if TYPE_CHECKING:
@@ -37,24 +41,6 @@ MAX_URL = 2000
 MAX_EMAIL = 320
 
 
-class IntakeChannel:
-    """The ``intake`` adapter: intake items have no reply path, so every send fails for good."""
-
-    name = "intake"
-
-    @property
-    def limits(self) -> tuple[RateLimit, ...]:
-        return ()
-
-    def is_group(self, chat_id: str) -> bool:
-        return False
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        return SendResult.failed(
-            "intake items are not chats: answer on the site where the item was published"
-        )
-
-
 class Invalid(Exception):
     def __init__(self, field: str, detail: str) -> None:
         super().__init__(detail)
@@ -62,17 +48,27 @@ class Invalid(Exception):
 
 
 class IntakeState:
-    def __init__(self, core: Core, limiter: AbuseLimiter) -> None:
-        self.core, self.limiter = core, limiter
+    def __init__(self, core: Core, limiter: AbuseLimiter, channel: IntakeChannel) -> None:
+        self.core, self.limiter, self.channel = core, limiter, channel
 
 
 INTAKE = web.AppKey("intake", IntakeState)
 
 
 def setup(app: web.Application, core: Core) -> None:
-    app[INTAKE] = IntakeState(core, AbuseLimiter(core.settings.redis_url))
-    core.registry.add(IntakeChannel())
+    channel = IntakeChannel(review_webhooks.parse(core.settings.review_webhooks))
+    app[INTAKE] = IntakeState(core, AbuseLimiter(core.settings.redis_url), channel)
+    core.registry.add(channel)
     app.router.add_post("/api/v1/feedback", post_feedback)
+    app.cleanup_ctx.append(_session)
+
+
+async def _session(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP session for the review webhooks, owned by the app."""
+    async with aiohttp.ClientSession() as session:
+        app[INTAKE].channel.session = session
+        yield
+        app[INTAKE].channel.session = None
 
 
 def _error(status: int, code: str, message: str, field: str | None = None,

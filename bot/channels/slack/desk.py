@@ -22,13 +22,14 @@ from bot.context import Context
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
 from storage.models import Message, Ticket
+from storage.models_feedback import Feedback
 from storage.ticket_states import RESOLVED
 
 NAME = "slack"
 LAST_MESSAGES = 6
 SNIPPET = 300
 ACTION_IDS = {"claim": "ticket_claim", "resolve": "ticket_resolve", "bot": "ticket_bot",
-              "called": "ticket_called"}
+              "called": "ticket_called", "review": "ticket_review_approve"}
 
 
 class SlackDesk:
@@ -78,7 +79,10 @@ class SlackDesk:
         await self._update_root(ctx, ticket, by)
 
     async def relayed(self, ctx: Context, ticket: Ticket, ref: dict[str, Any]) -> None:
-        """✅ on the staff message, queued behind the customer's copy (same order key)."""
+        """✅ on the staff message, queued behind the customer's copy (same order key); a
+        review's root then shows the public reply instead of the suggestion."""
+        if ctx.conversation.channel == "intake":
+            await self._update_root(ctx, ticket)
         if not ref.get("channel") or not ref.get("ts"):
             return
         ctx.notify(
@@ -145,19 +149,41 @@ class SlackDesk:
                      channel=ctx.conversation.channel, language=ctx.locale)
         history = await self._history(ctx, ticket)
         status = self._status(ctx, ticket, by)
+        review = await self._review(ctx, ticket)
         blocks: list[dict[str, Any]] = [
             _section(f"{title}\n{who}"),
-            _section(f"{self.t('desk_root_last')}\n{history}"),
+            _section(review[0] if review else f"{self.t('desk_root_last')}\n{history}"),
             {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": status},
                 {"type": "mrkdwn", "text": self.t("desk_how_to")},
             ]},
         ]
         if ticket.status != RESOLVED:
-            blocks.append(self._buttons(ticket))
+            blocks.append(self._buttons(ticket, approvable=bool(review and review[1])))
         return f"{title} {status}", blocks
 
-    def _buttons(self, ticket: Ticket) -> dict[str, Any]:
+    async def _review(self, ctx: Context, ticket: Ticket) -> tuple[str, bool] | None:
+        """For a review or forum post: where, the rating, the link, the text and the suggested
+        public reply; and whether that reply can still be approved."""
+        if ctx.conversation.channel != "intake":
+            return None
+        item = await ctx.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id)
+                                        .order_by(Feedback.id.desc()).limit(1))
+        if item is None:
+            return None
+        stars = "★" * item.rating + "☆" * (5 - item.rating) if item.rating else "–"
+        link = f" <{item.url}|{self.t('desk_review_open')}>" if item.url else ""
+        lines = [self.t("desk_review_title", source=escape(item.source), stars=stars) + link,
+                 "> " + escape(" ".join(item.text.split())[:SNIPPET * 3])]
+        if item.reply_text:
+            lines += [self.t("desk_review_replied", who=mention(item.replied_by or "")),
+                      "> " + escape(" ".join(item.reply_text.split())[:SNIPPET * 3])]
+        elif item.suggested_reply:
+            lines += [self.t("desk_review_suggested"),
+                      "> " + escape(" ".join(item.suggested_reply.split())[:SNIPPET * 3])]
+        return "\n".join(lines), bool(item.suggested_reply and not item.reply_text)
+
+    def _buttons(self, ticket: Ticket, approvable: bool = False) -> dict[str, Any]:
         def button(kind: str, label: str, style: str | None = None) -> dict[str, Any]:
             element: dict[str, Any] = {
                 "type": "button", "action_id": ACTION_IDS[kind], "value": str(ticket.id),
@@ -168,6 +194,8 @@ class SlackDesk:
             return element
 
         elements = []
+        if approvable:
+            elements.append(button("review", self.t("desk_button_review"), "primary"))
         if ticket.assignee is None:
             elements.append(button("claim", self.t("desk_button_claim"), "primary"))
         if ticket.reason == "callback":  # handlers/callback.py: "Called" resolves the ticket

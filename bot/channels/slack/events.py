@@ -38,7 +38,8 @@ log = logging.getLogger("crmbot.slack")
 
 NAME = "slack"
 ACTIONS = {"ticket_claim": "claim", "ticket_resolve": "resolve", "ticket_bot": "bot",
-           "ticket_called": "resolve"}  # a call-back ticket's "Called" button resolves it
+           "ticket_called": "resolve",  # a call-back ticket's "Called" button resolves it
+           "ticket_review_approve": "review_reply"}  # send a review's suggested reply
 COMMAND = "/crmbot"
 THREAD_SUBTYPES = (None, "thread_broadcast")
 
