@@ -32,7 +32,7 @@ UI_KEYS = (
     "widget_feedback_sent", "widget_back_to_chat", "widget_connecting", "widget_offline",
     "widget_typing", "widget_agent", "widget_bot", "widget_you", "widget_sending",
     "widget_stars", "widget_error_rating", "widget_error_email", "widget_error_generic",
-    "widget_news", "widget_news_hint", "widget_news_on", "widget_news_off",
+    "widget_news", "widget_news_hint", "widget_news_on", "widget_news_off", "widget_greeting",
 )
 
 

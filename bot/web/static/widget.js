@@ -199,9 +199,17 @@
     } else {
       if (context && !ui.input.value) ui.input.value = context;
       context = "";
+      greet();
       ui.input.focus();
       ui.log.scrollTop = ui.log.scrollHeight;
     }
+  }
+  /* An empty chat says hello first (shown only, never stored or sent). */
+  function greet() {
+    if (!texts.greeting || ui.log.querySelector(".msg")) return;
+    var item = bubble("bot", texts.greeting);
+    item.className += " greeting";
+    ui.log.appendChild(item);
   }
   function showError(text) { ui.error.textContent = text; }
   function setNews(on) { ui.news.setAttribute("aria-pressed", on ? "true" : "false"); }
