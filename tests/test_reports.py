@@ -173,8 +173,8 @@ def test_sqlite_day_segments_follow_dst() -> None:
 
 def test_period_bounds_and_bad_input() -> None:
     p = resolve(None, None, TEAM.tz, datetime(2026, 3, 30, 10, tzinfo=UTC))
-    assert (p.first_day, p.last_day) == (date(2026, 3, 23), date(2026, 3, 29))
-    assert p.previous().label() == "2026-03-16 – 2026-03-22"
+    assert (p.first_day, p.last_day) == (date(2026, 3, 24), date(2026, 3, 30)), "incl. today"
+    assert p.previous().label() == "2026-03-17 – 2026-03-23"
     with pytest.raises(ValueError, match="not a date"):
         resolve("2026-02-30", None, TEAM.tz, NOW)
     with pytest.raises(ValueError, match="before it starts"):

@@ -59,8 +59,9 @@ def parse_day(value: str, what: str) -> date:
 
 
 def resolve(since: str | None, until: str | None, tz: ZoneInfo, now: datetime) -> Period:
-    """The period for optional ``YYYY-MM-DD`` bounds: default the last 7 full local days."""
+    """The period for optional ``YYYY-MM-DD`` bounds: default the 7 local days up to and
+    including today (so far), so a new install's first report already shows today's chats."""
     today = now.astimezone(tz).date()
-    last = parse_day(until, "until") if until else today - timedelta(days=1)
+    last = parse_day(until, "until") if until else today
     first = parse_day(since, "since") if since else last - timedelta(days=DEFAULT_DAYS - 1)
     return local_days(first, last, tz)
