@@ -209,7 +209,17 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
         entries, settings.default_locale, settings.match_threshold, settings.matcher,
         settings.match_wrong_cost,
     )
-    result = evaluate(matcher, load_queries(args.queries))
+    try:
+        queries = load_queries(args.queries)
+    except ValueError as exc:
+        raise ValueError(f"{args.queries}: {exc}") from None
+    known = {e.id for e in entries}
+    unknown = sorted({q.expected for q in queries if q.expected and q.expected not in known})
+    if unknown:  # counted as misses, but most likely a typo or a different KB
+        print(f"crmbot: {args.queries}: {len(unknown)} expected id(s) not in the KB (counted as "
+              f"wrong): {', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}",
+              file=sys.stderr)
+    result = evaluate(matcher, queries)
     print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))
     return 0
 

@@ -8,7 +8,7 @@ from bot import kbrules
 from bot.config import Settings
 from bot.dbtool import in_transaction, tool_sessions
 from knowledge.entries import KBEntry
-from knowledge.formats import KBFormatError, dump_file, load_file
+from knowledge.formats import KBFormatError, detect_format, dump_file, load_file
 from storage import kb as kb_repo
 
 
@@ -26,13 +26,20 @@ async def import_file(settings: Settings, path: Path) -> dict[str, int]:
 async def load_entries(settings: Settings, path: Path | None, locale: str | None) -> list[KBEntry]:
     """Entries from a KB file when given, else from the database."""
     if path is not None:
-        entries = load_file(path)
+        try:
+            entries = load_file(path)
+        except KBFormatError as exc:  # not an import: say what it means here
+            raise KBFormatError(exc.source, exc.problems, "cannot read this KB file") from None
         return [e for e in entries if locale is None or e.locale == locale]
     async with tool_sessions(settings) as sessions, sessions() as session:
         return await kb_repo.list_entries(session, locale=locale)
 
 
 async def export_file(settings: Settings, path: Path) -> int:
+    try:
+        detect_format(path)
+    except KBFormatError as exc:
+        raise KBFormatError(exc.source, exc.problems, "nothing exported") from None
     entries = await load_entries(settings, None, None)
     dump_file(entries, path)
     return len(entries)

@@ -30,11 +30,11 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 class KBFormatError(ValueError):
     """A knowledge-base file that cannot be imported; ``problems`` name line and field."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], outcome: str = "nothing imported") -> None:
         self.source = source
         self.problems = problems
         shown = problems[:20] + ([f"… and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        super().__init__(f"{source}: nothing imported:\n  " + "\n  ".join(shown))
+        super().__init__(f"{source}: {outcome}:\n  " + "\n  ".join(shown))
 
 
 def detect_format(path: Path | str) -> str:

@@ -62,3 +62,34 @@ async def test_the_api_refuses_an_unreachable_entry(srv: Running) -> None:
         assert resp.status == 422 and "field 'question'" in body["error"]["message"]
         async with http.post("/api/v1/kb/entries", json=GOOD) as resp:
             assert resp.status == 201
+
+
+async def test_export_and_eval_say_what_went_wrong_in_their_own_words(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CRMBOT_DATABASE_URL", db_url)
+    assert await asyncio.to_thread(cli.main, ["kb", "export", str(tmp_path / "kb.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert "kb.xlsx: nothing exported" in err and "imported" not in err
+
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text(json.dumps(GOOD) + "\n", encoding="utf-8")
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"text": "is this fine?", "expected": "ok_entry", "locale": "en"}\n'
+                       '{"text": "what about that?", "expected": "typo_entry", "locale": "en"}\n',
+                       encoding="utf-8")
+    assert await asyncio.to_thread(cli.main, ["kb", "eval", str(queries), "--kb", str(kb)]) == 0
+    captured = capsys.readouterr()
+    assert "1 expected id(s) not in the KB (counted as wrong): typo_entry" in captured.err
+    assert "queries: 2" in captured.out
+
+    bad_kb = tmp_path / "bad.csv"
+    bad_kb.write_text("id,locale\n", encoding="utf-8")
+    queries.write_text("{oops\n", encoding="utf-8")
+    assert await asyncio.to_thread(cli.main, ["kb", "eval", str(queries), "--kb", str(kb)]) == 2
+    assert f"{queries}: line 1: not valid JSON" in capsys.readouterr().err
+    assert await asyncio.to_thread(
+        cli.main, ["kb", "eval", str(queries), "--kb", str(bad_kb)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv: cannot read this KB file" in err and "imported" not in err
