@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CRMBOT_HTTP_HOST=0.0.0.0 CRMBOT_HTTP_PORT=8080
 WORKDIR /app
 RUN useradd --create-home --uid 10001 crmbot
-COPY pyproject.toml README.md LICENSE* ./
+COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY knowledge ./knowledge
