@@ -110,3 +110,27 @@ async def test_admin_journey_in_a_real_browser(tmp_path: Path, page: Any) -> Non
         if SHOTS:
             for name in ("editor.png", "history.png"):
                 shutil.copy(tmp_path / name, Path(SHOTS) / name)
+
+
+async def test_the_report_keeps_the_navigation_and_fits_1280_pixels(
+        tmp_path: Path, page: Any) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/r.db")
+    async with running(settings) as srv:
+        channel = RecordingChannel()
+        srv.core.registry.add(channel)
+        await _customer_asks(srv, channel, "e0")  # something in today's report
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.goto(srv.url + "/admin/kb")
+        await page.get_by_label("User name").fill("alice")
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/admin/kb")
+        await page.get_by_role("navigation", name="Main").get_by_role(
+            "link", name="Reports").click()
+        await page.wait_for_url("**/admin/reports")
+        nav = page.get_by_role("navigation", name="Main")
+        assert await nav.get_by_role("link", name="Knowledge base").is_visible()
+        assert await nav.get_by_role("link", name="Reports").get_attribute(
+            "aria-current") == "page"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, f"the report scrolls sideways: {width}px"

@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.api.base import ApiError, ApiRoute, Param, allow, register
 from bot.core import Core
 from bot.keys import CORE
+from bot.web.admin.render import nav_html
 from handlers.reports import render, schedule
 from handlers.reports.model import Report
 from handlers.reports.period import Period
@@ -73,6 +74,7 @@ async def admin_page(request: web.Request) -> web.Response:
              f'to <input type="date" name="until" value="{report.period.last_day}"> '
              '<button type="submit">Show</button></form>')
     body = body.replace("<h2>All figures</h2>", links + "\n<h2>All figures</h2>", 1)
+    body = body.replace("<body>", "<body>\n" + nav_html(request.path, True), 1)
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 

@@ -14,6 +14,12 @@ HERE = Path(__file__).resolve().parent
 JINJA = web.AppKey("crmbot_admin_jinja", jinja2.Environment)
 LOCALES = ("en", "sv", "lv")
 LOCALE_NAMES = {"en": "English", "sv": "Svenska", "lv": "Latviešu"}
+#: The admin UI's main navigation: (path, label, admins only). Pages rendered outside the
+#: admin templates (the report, handlers/reports/web.py) show it through :func:`nav_html`.
+NAV = (("/admin/kb", "Knowledge base", False), ("/admin/unanswered", "Unanswered", False),
+       ("/admin/tickets", "Tickets", False), ("/admin/broadcasts", "Broadcasts", False),
+       ("/admin/try", "Try it", False), ("/admin/reports", "Reports", True),
+       ("/admin/audit", "Audit log", True))
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none';"
                                " form-action 'self'; base-uri 'none'",
@@ -32,7 +38,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES)
+    env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES, NAV=NAV)
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M UTC") if v else ""
     return env
 
@@ -48,3 +54,12 @@ def render(
     )
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
                         headers=HEADERS)
+
+
+def nav_html(current: str, is_admin: bool) -> str:
+    """The main navigation as HTML for a page not built from the admin templates."""
+    current_mark = ' aria-current="page"'
+    links = "".join(
+        f'<a href="{href}"{current_mark if current.startswith(href) else ""}>{label}</a> '
+        for href, label, admins in NAV if is_admin or not admins)
+    return f'<nav aria-label="Main" class="admin-nav">{links}</nav>'
