@@ -21,6 +21,12 @@ from storage import kb as kb_repo
 log = logging.getLogger("crmbot.kb")
 
 
+#: Below the confidence to answer alone, candidates scoring at least this are offered as
+#: suggestions (at most MAX_SUGGESTIONS): by the FAQ handler, "try it" and the help center.
+SUGGEST_MIN = 0.2
+MAX_SUGGESTIONS = 3
+
+
 class KnowledgeService:
     """Entries by (id, locale) and the current matcher, refreshed by KB revision."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
+from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from bot.messages import Button
 from handlers import escalation
 from knowledge.matcher import Candidate
@@ -12,8 +13,6 @@ from storage import unanswered
 router = Router("faq", priority=50)
 fallback_router = Router("fallback", priority=90)
 
-SUGGEST_MIN = 0.2
-MAX_SUGGESTIONS = 3
 
 
 def answer_entry(ctx: Context, entry_id: str, confidence: float | None) -> bool:

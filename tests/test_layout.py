@@ -30,8 +30,6 @@ ROOT_MODULES = {"bot.app", "bot.compose", "bot.cli", "bot.workers", "bot.chat"}
 
 #: (importing module, imported module) pairs that still break a rule: the debt of issue 29.
 KNOWN: dict[tuple[str, str], str] = {
-    ("bot.channels.slack.events", "bot.api"): "the Slack KB modal calls the KB API service",
-    ("bot.channels.slack.kb", "bot.api"): "the Slack KB modal calls the KB API service",
     ("storage.inbox", "bot.messages"): "the inbox stores InboundMessage",
     ("storage.outbox", "bot.messages"): "the outbox stores OutboundMessage",
     ("storage.tickets", "bot.messages"): "staff events become InboundMessage",

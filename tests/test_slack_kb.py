@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.api import slack_kb
+from bot.channels.slack import kb_form as slack_kb
 from bot.core import Core
 from storage import kb as kb_repo
 from tests.conftest import make_settings

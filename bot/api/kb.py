@@ -12,8 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import kbrules
-from bot.api import kb_ops
+from bot import kb_ops, kbrules
 from bot.api.auth import principal
 from bot.api.base import (
     PAGE_PARAMS,

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from bot.core import Core
 from bot.i18n import normalise_locale
+from bot.kb import SUGGEST_MIN
 from handlers.helpcenter import render, site, store
 from storage.clean import clean_text
 from storage.models_broadcast import Broadcast
@@ -33,7 +34,6 @@ from storage.models_broadcast import Broadcast
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOME_TTL = 60.0  # the most-read list moves; the rest of the home page only with the KB
 SEARCH_LIMIT = 8
-SUGGEST_FLOOR = 0.2  # below this a search result is noise, as for the bot's suggestions
 MAX_QUERY = 300
 
 
@@ -247,7 +247,7 @@ async def search(request: web.Request) -> web.Response:
         return _redirect(f"/help/{locale}/")
     current = await help_center.current()
     result = help_center.core.services.kb.match(query, locale, limit=SEARCH_LIMIT)
-    results = [a for c in result.candidates if c.score >= SUGGEST_FLOOR
+    results = [a for c in result.candidates if c.score >= SUGGEST_MIN
                if (a := current.by_entry_id(locale, c.entry_id))]
     best = result.best
     confident = bool(result.confident and best and results and results[0].entry.id == best.entry_id)

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot import metrics
-from bot.api import slack_kb
+from bot.channels.slack import kb_form as slack_kb
 from bot.channels.slack.customer import customer_summary
 from bot.channels.slack.kb import SlackKB
 from bot.channels.slack.names import SlackNames

@@ -1,6 +1,6 @@
 """``/crmbot kb add|edit`` in Slack: a modal for KB admins, saved as a revision by the Slack user.
 
-The modal itself and the validation live in bot/api/slack_kb.py (no SDK there); this module
+The modal itself and the validation live in kb_form.py (no SDK there); this module
 is only the Bolt glue: open the view on the slash command, apply it on submission.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.api import kb_ops, slack_kb
+from bot import kb_ops
+from bot.channels.slack import kb_form as slack_kb
 from bot.core import Core
 
 log = logging.getLogger("crmbot.slack")

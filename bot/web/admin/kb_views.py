@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.api import kb_ops
+from bot import kb_ops
 from bot.api.auth import principal
 from bot.keys import CORE
 from bot.web.admin.render import LOCALES, render

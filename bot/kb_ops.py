@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import Core
+from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from knowledge.entries import KBEntry
 from storage import admin as admin_repo
 from storage import kb as kb_repo
@@ -128,8 +129,6 @@ def revision_json(row: KBRevision) -> dict[str, object]:
 
 def explain(core: Core, text: str, locale: str) -> dict[str, object]:
     """What the FAQ handler would do with ``text`` now: answer, suggest or fall back."""
-    from handlers.faq import MAX_SUGGESTIONS, SUGGEST_MIN
-
     kb = core.services.kb
     result = kb.match(text, locale, limit=MAX_SUGGESTIONS)
     candidates = []

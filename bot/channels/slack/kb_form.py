@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.api import kb_ops
+from bot import kb_ops
 from bot.config import Settings
 from knowledge.entries import KBEntry
 from storage import kb as kb_repo
