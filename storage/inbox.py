@@ -28,7 +28,7 @@ from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import InboundMessage
+from storage.envelopes import InboundMessage
 from storage.models import (
     ChannelIdentity,
     Conversation,

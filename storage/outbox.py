@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import OutboundMessage
+from storage.envelopes import OutboundMessage
 from storage.models import OutboxItem, utcnow
 from storage.sql import is_postgres
 

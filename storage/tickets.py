@@ -18,8 +18,8 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import InboundMessage
 from storage.clean import BIGINT_MAX
+from storage.envelopes import InboundMessage
 from storage.inbox import IngestResult
 from storage.models import Conversation, InboundEvent, Ticket, TicketSlaEvent, utcnow
 from storage.models_slack import TicketSlaReminder
