@@ -14,8 +14,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "sample_kb.yaml"
-#: Graph API base with the version crmbot is written against (WhatsApp Cloud API, Messenger).
-GRAPH_API_URL = "https://graph.facebook.com/v21.0"
+#: Graph API base (WhatsApp Cloud API, Messenger); the version is appended unless the URL
+#: ends in one (bot/channels/meta/graph.py).
+GRAPH_API_URL = "https://graph.facebook.com"
 
 
 class ConfigError(Exception):

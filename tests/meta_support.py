@@ -59,3 +59,29 @@ async def meta_env(db_url: str, path: str, **overrides: Any) -> AsyncIterator[Me
             yield MetaEnv(served, graph, http, path)
     finally:
         await graph.close()
+
+
+def mutations(valid: dict[str, Any], seed: int = 7, n: int = 60) -> list[bytes]:
+    """``valid`` with one value (at a random depth) replaced by something hostile, n times."""
+    import copy
+    import random
+
+    rnd = random.Random(seed)
+    hostile: list[Any] = [None, 2 ** 70, -1, True, [], {}, [[[]]], "x" * 5000, "\ud800",
+                          "\x00", {"a": {"b": {"c": None}}}, 1.5e308, ""]
+    bodies = []
+    for _ in range(n):
+        payload = copy.deepcopy(valid)
+        node: Any = payload
+        path: list[Any] = []
+        while isinstance(node, dict | list) and node and rnd.random() < 0.85:
+            key = rnd.choice(list(node)) if isinstance(node, dict) else rnd.randrange(len(node))
+            path.append(key)
+            node = node[key]
+        target: Any = payload
+        for key in path[:-1]:
+            target = target[key]
+        if path:
+            target[path[-1]] = rnd.choice(hostile)
+        bodies.append(json.dumps(payload).encode())
+    return bodies

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from bot.channels.messenger.adapter import message_body
 from bot.messages import Button, OutboundMessage
 from storage.models import Conversation, InboundEvent, utcnow
-from tests.meta_support import VERIFY, MetaEnv, meta_env
+from tests.meta_support import VERIFY, MetaEnv, meta_env, mutations
 from tests.webapp import eventually
 
 PSID = "6170000000000001"
@@ -144,3 +144,15 @@ def test_buttons_become_quick_replies_or_text() -> None:
         Button("Track", url="https://shop.example/t"),),))
     body = message_body(link)
     assert "quick_replies" not in body and "Track: https://shop.example/t" in body["text"]
+
+
+async def test_hostile_deliveries_never_get_a_5xx(fb: MetaEnv) -> None:
+    valid = delivery("instagram",
+                     event(IGSID, message={"mid": "m_1", "text": "hi",
+                                           "quick_reply": {"payload": "p"},
+                                           "attachments": [{"type": "image",
+                                                            "payload": {"url": "u"}}],
+                                           "reply_to": {"story": {"url": "s", "id": "1"}}}),
+                     event(PSID, postback={"mid": "m_2", "title": "t", "payload": "p"}))
+    statuses = [(await fb.post(None, raw=body)).status for body in mutations(valid)]
+    assert all(s < 500 for s in statuses), statuses

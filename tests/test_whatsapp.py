@@ -15,7 +15,7 @@ from bot.channels.whatsapp import outbound
 from bot.config import Settings
 from bot.messages import Button, OutboundMessage
 from storage.models import Conversation, InboundEvent, Message, OutboxItem, utcnow
-from tests.meta_support import VERIFY, MetaEnv, meta_env
+from tests.meta_support import VERIFY, MetaEnv, meta_env, mutations
 from tests.webapp import eventually
 
 CUSTOMER = "46700000001"
@@ -286,3 +286,23 @@ def test_a_partly_configured_whatsapp_is_a_start_up_error(db_url: str) -> None:
     with pytest.raises(ValueError, match="CRMBOT_WHATSAPP_TEMPLATES"):
         Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
                  whatsapp_templates='{"promo": {"en": "x"}}')
+
+
+def test_the_api_base_gets_a_version_unless_it_has_one() -> None:
+    from bot.channels.meta.graph import versioned
+
+    assert versioned("https://graph.facebook.com") == "https://graph.facebook.com/v21.0"
+    assert versioned("http://127.0.0.1:9/v19.0/") == "http://127.0.0.1:9/v19.0"
+
+
+async def test_hostile_deliveries_never_get_a_5xx(wa: MetaEnv) -> None:
+    valid = delivery(text("wamid.H", "hello"),
+                     {"from": CUSTOMER, "id": "wamid.I", "type": "interactive",
+                      "interactive": {"type": "button_reply",
+                                      "button_reply": {"id": "x", "title": "y"}}},
+                     statuses=({"id": "wamid.S", "status": "read"},))
+    statuses = []
+    for body in mutations(valid):
+        statuses.append((await wa.post(None, raw=body)).status)
+    assert all(s < 500 for s in statuses), statuses
+    assert {200, 400} >= set(statuses)

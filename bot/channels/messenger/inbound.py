@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.meta.webhook import platform_id
 from bot.messages import InboundKind, InboundMessage
 
 #: Webhook object -> crmbot channel name.
@@ -30,12 +31,12 @@ def messages(payload: dict[str, Any]) -> list[InboundMessage]:
 
 
 def to_inbound(channel: str, event: dict[str, Any]) -> InboundMessage | None:
-    sender = str((event.get("sender") or {})["id"])
+    sender = platform_id((event.get("sender") or {})["id"], "sender.id")
     message, postback = event.get("message"), event.get("postback")
     if isinstance(postback, dict):
-        mid = postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}"
-        return _build(channel, str(mid), sender, "callback", str(postback.get("title") or ""),
-                      str(postback.get("payload") or ""), ())
+        mid = postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}"[:200]
+        return _build(channel, platform_id(mid, "postback.mid"), sender, "callback",
+                      str(postback.get("title") or ""), str(postback.get("payload") or ""), ())
     if not isinstance(message, dict) or message.get("is_echo") or message.get("is_deleted"):
         return None  # our own message echoed back, a deletion, a read or delivery event
     text = str(message.get("text") or "")
@@ -49,7 +50,8 @@ def to_inbound(channel: str, event: dict[str, Any]) -> InboundMessage | None:
         kind = "unsupported"
     elif text.startswith("/"):
         kind = "command"
-    return _build(channel, str(message["mid"]), sender, kind, text, data, attachments,
+    return _build(channel, platform_id(message["mid"], "message.mid"), sender, kind, text, data,
+                  attachments,
                   raw={"reply_to": message.get("reply_to")})
 
 

@@ -11,6 +11,7 @@ critical) rather than failing every queued message.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,15 +81,26 @@ def parse_error(data: Any) -> GraphError | None:
                       str(error.get("message", ""))[:500])
 
 
+#: The Graph API version crmbot is written against.
+VERSION = "v21.0"
+_VERSIONED = re.compile(r"/v\d+\.\d+$")
+
+
+def versioned(base_url: str) -> str:
+    """The API base with a version: "https://graph.facebook.com" gets /v21.0 appended, a base
+    that already ends in one (".../v20.0") is used as it is."""
+    base = base_url.rstrip("/")
+    return base if _VERSIONED.search(base) else f"{base}/{VERSION}"
+
+
 class GraphClient:
     """POSTs JSON to the Graph API with the channel's token (one aiohttp session, owned by the
-    channel's lifecycle). ``base_url`` includes the version, e.g. https://graph.facebook.com/v21.0.
-    """
+    channel's lifecycle)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str,
                  timeout: float = 10.0) -> None:
         self._session = session
-        self._base = base_url.rstrip("/")
+        self._base = versioned(base_url)
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 

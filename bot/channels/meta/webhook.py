@@ -31,6 +31,19 @@ _SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+MAX_ID = 200  # the inbox's event and chat id columns
+
+
+def platform_id(value: Any, what: str) -> str:
+    """A message, sender or status id as text; anything else is a malformed delivery."""
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise ValueError(f"{what} must be a non-empty string")
+    text = str(value)
+    if len(text) > MAX_ID:
+        raise ValueError(f"{what} is longer than {MAX_ID} characters")
+    return text
+
+
 def signature_ok(body: bytes, header: str, app_secret: str) -> bool:
     """Constant-time check of ``sha256=<hex>`` against the body's HMAC with the app secret."""
     found = _SIGNATURE.fullmatch(header.strip().lower())
@@ -77,7 +90,8 @@ class MetaWebhook:
             payload = loads(body)
         except BadInput as exc:
             return _error(400, str(exc))
-        if not isinstance(payload, dict) or payload.get("object") not in self._objects:
+        kind = payload.get("object") if isinstance(payload, dict) else None
+        if not isinstance(kind, str) or kind not in self._objects:
             return _error(400, f"expected a JSON object with object in {sorted(self._objects)}")
         try:
             await self._sink(payload)

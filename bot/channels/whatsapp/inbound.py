@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.channels.meta.webhook import platform_id
 from bot.messages import InboundKind, InboundMessage
 
 CHANNEL = "whatsapp"
@@ -55,19 +56,21 @@ def receipts(payload: dict[str, Any]) -> list[Receipt]:
             errors = status.get("errors") or []
             error = "; ".join(f"{e.get('code')}: {e.get('title') or e.get('message', '')}"
                               for e in errors if isinstance(e, dict))
-            found.append(Receipt(str(status["id"]), str(status["status"]), error))
+            found.append(Receipt(platform_id(status["id"], "status id"),
+                                 str(status["status"])[:16], error[:500]))
     return found
 
 
-def to_inbound(msg: dict[str, Any], name: str | None) -> InboundMessage:
-    sender = str(msg["from"])
+def to_inbound(msg: dict[str, Any], name: Any) -> InboundMessage:
+    sender = platform_id(msg["from"], "from")
     kind, text, data = _content(msg)
     attachments = _attachments(msg)
     if attachments and not text:
         kind = "unsupported"
     return InboundMessage(
-        channel=CHANNEL, event_id=str(msg["id"]), user_id=sender, chat_id=sender, text=text,
-        kind=kind, callback_data=data, display_name=name, attachments=attachments,
+        channel=CHANNEL, event_id=platform_id(msg["id"], "id"), user_id=sender, chat_id=sender,
+        text=text, kind=kind, callback_data=data,
+        display_name=str(name)[:200] if isinstance(name, str) else None, attachments=attachments,
         raw={"type": msg.get("type"), "timestamp": msg.get("timestamp"),
              "context": msg.get("context")},
     )
