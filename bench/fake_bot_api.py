@@ -1,8 +1,9 @@
-"""A minimal, fast fake Telegram Bot API for the load benchmark (not the test fake).
+"""A minimal, fast fake Telegram Bot API (and WhatsApp Cloud API send endpoint) for the load
+benchmark (not the test fakes).
 
 It answers what a webhook bot needs (getMe, setWebhook, deleteWebhook, sendMessage,
-answerCallbackQuery) in Telegram's envelope and tells the load generator when a reply to a
-chat arrives.
+answerCallbackQuery) in Telegram's envelope, and ``POST /v21.0/{phone}/messages`` like the
+Graph API, and tells the load generator when a reply to a chat arrives.
 """
 
 from __future__ import annotations
@@ -49,9 +50,8 @@ class FakeBotApi:
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
-    def _send(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _arrived(self, chat_id: int) -> None:
         now = time.perf_counter()
-        chat_id = int(params["chat_id"])
         self.sent += 1
         self._message_id += 1
         queue = self.waiters.get(chat_id)
@@ -60,6 +60,18 @@ class FakeBotApi:
             if not fut.done():
                 fut.set_result(now)
                 break
+
+    async def graph(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        to = str(body.get("to", ""))
+        self._arrived(int(to))
+        return web.json_response({"messaging_product": "whatsapp",
+                                  "contacts": [{"input": to, "wa_id": to}],
+                                  "messages": [{"id": f"wamid.bench{self._message_id}"}]})
+
+    def _send(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        self._arrived(chat_id)
         return {
             "message_id": self._message_id, "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER,
@@ -69,6 +81,7 @@ class FakeBotApi:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self.handle)
+        app.router.add_post("/v21.0/{phone}/messages", self.graph)
         return app
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -83,6 +85,16 @@ def _update(chat_id: int, text: str) -> dict[str, object]:
     }}
 
 
+def _wa_delivery(chat_id: int, text: str, n: int) -> dict[str, object]:
+    message = {"from": str(chat_id), "id": f"wamid.bench.{chat_id}.{n}", "type": "text",
+               "timestamp": str(int(time.time())), "text": {"body": text}}
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1055"},
+             "contacts": [{"profile": {"name": "Bench"}, "wa_id": str(chat_id)}],
+             "messages": [message]}
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]}
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -91,20 +103,29 @@ def _pct(values: list[float], q: float) -> float:
 
 
 class Driver:
-    """Sends updates to the bot's webhook and waits for the fake API to see the replies."""
+    """Sends updates to the bot's webhook (Telegram's, or WhatsApp's signed deliveries) and
+    waits for the fake API to see the replies."""
 
-    def __init__(self, api: FakeBotApi, targets: list[str]) -> None:
+    def __init__(self, api: FakeBotApi, targets: list[str], whatsapp: bool = False) -> None:
         self.api = api
         self.targets = itertools.cycle(targets)
+        self.whatsapp = whatsapp
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+        self._ids = itertools.count()
+
+    def _request(self, chat_id: int, text: str) -> tuple[bytes, dict[str, str]]:
+        if not self.whatsapp:
+            return (json.dumps(_update(chat_id, text)).encode(),
+                    {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"})
+        body = json.dumps(_wa_delivery(chat_id, text, next(self._ids))).encode()
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return body, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
 
     async def ask(self, chat_id: int, text: str, timeout: float = 20.0) -> float | None:
         fut = self.api.expect_reply(chat_id)
         started = time.perf_counter()
-        async with self.http.post(
-            next(self.targets), json=_update(chat_id, text),
-            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
-        ) as resp:
+        body, headers = self._request(chat_id, text)
+        async with self.http.post(next(self.targets), data=body, headers=headers) as resp:
             if resp.status != 200:
                 return None
         try:
@@ -215,13 +236,18 @@ async def _wait_listeners(url: str, wanted: int, timeout: float = 180) -> None:
         await asyncio.sleep(0.2)
 
 
-def _crmbot_env(api_url: str, port: int, db_url: str) -> dict[str, str]:
-    return {**os.environ,
-            "CRMBOT_DATABASE_URL": db_url, "CRMBOT_HTTP_PORT": str(port),
-            "CRMBOT_PUBLIC_URL": f"http://127.0.0.1:{port}", "CRMBOT_TELEGRAM_TOKEN": "123:bench",
+def _crmbot_env(api_url: str, port: int, db_url: str,
+                whatsapp: bool = False) -> dict[str, str]:
+    env = {**os.environ,
+           "CRMBOT_DATABASE_URL": db_url, "CRMBOT_HTTP_PORT": str(port),
+           "CRMBOT_PUBLIC_URL": f"http://127.0.0.1:{port}", "CRMBOT_LOG_LEVEL": "WARNING"}
+    if whatsapp:  # the WhatsApp channel alone, its throughput limit off (as Telegram's below)
+        return {**env, "CRMBOT_WHATSAPP_TOKEN": "bench", "CRMBOT_WHATSAPP_PHONE_NUMBER_ID": "1055",
+                "CRMBOT_WHATSAPP_APP_SECRET": SECRET, "CRMBOT_WHATSAPP_VERIFY_TOKEN": SECRET,
+                "CRMBOT_WHATSAPP_API_URL": api_url, "CRMBOT_WHATSAPP_RATE": "0"}
+    return {**env, "CRMBOT_TELEGRAM_TOKEN": "123:bench",
             "CRMBOT_TELEGRAM_API_URL": api_url, "CRMBOT_TELEGRAM_MODE": "webhook",
-            "CRMBOT_TELEGRAM_WEBHOOK_SECRET": SECRET, "CRMBOT_TELEGRAM_GLOBAL_RATE": "0",
-            "CRMBOT_LOG_LEVEL": "WARNING"}
+            "CRMBOT_TELEGRAM_WEBHOOK_SECRET": SECRET, "CRMBOT_TELEGRAM_GLOBAL_RATE": "0"}
 
 
 def _prepare_pg(pg_url: str, root: Path = ROOT) -> str:
@@ -253,7 +279,8 @@ def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[
             return [proc], [f"http://127.0.0.1:{port}"]
         return start
 
-    def crmbot(db: str, workers: int, pin: bool, root: Path = ROOT) -> Starter:
+    def crmbot(db: str, workers: int, pin: bool, root: Path = ROOT,
+               whatsapp: bool = False) -> Starter:
         def start(api_url: str) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
             port = _free_port()
             db_url = db if db != "sqlite" else f"sqlite+aiosqlite:///{tmp}/bench-{port}.db"
@@ -262,7 +289,8 @@ def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[
                 db_url = _prepare_pg(pg_url, root)
             cmd = [*_pin(1 if pin else None), sys.executable, "bot.py", "run",
                    "--workers", str(workers)]
-            proc = subprocess.Popen(cmd, cwd=root, env=_crmbot_env(api_url, port, db_url),
+            proc = subprocess.Popen(cmd, cwd=root,
+                                    env=_crmbot_env(api_url, port, db_url, whatsapp),
                                     stdout=subprocess.DEVNULL)
             # one entry per worker process, all on one port (see _wait_listeners)
             return [proc], [f"http://127.0.0.1:{port}"] * workers
@@ -275,6 +303,7 @@ def starters(tmp: Path, pg_url: str | None, before: Path | None = None) -> dict[
     for name, db, workers, pin in kinds:  # interleaved, so drift in the load hits both alike
         for suffix, root in [("", ROOT), *([("@before", before)] if before else [])]:
             found[name + suffix] = crmbot(db, workers, pin, root)
+    found["crmbot-sqlite-whatsapp"] = crmbot("sqlite", 1, True, ROOT, whatsapp=True)
     return found
 
 
@@ -292,9 +321,11 @@ async def run_one(name: str, start: Starter, seconds: float, chats: int,
         for base in dict.fromkeys(bases):
             await _wait_http(f"{base}/healthz")
             await _wait_listeners(base, bases.count(base))
-        if name.startswith("crmbot"):
+        whatsapp = name.endswith("-whatsapp")
+        if name.startswith("crmbot") and not whatsapp:
             await asyncio.wait_for(api.webhook_set.wait(), 60)
-        driver = Driver(api, [f"{b}/telegram/webhook" for b in bases])
+        path = "/whatsapp/webhook" if whatsapp else "/telegram/webhook"
+        driver = Driver(api, [f"{b}{path}" for b in bases], whatsapp)
         try:
             await driver.closed_loop(chats, 2.0, base=1_000_000)  # warm-up
             done, lats = await driver.closed_loop(chats, seconds, base=2_000_000)

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str | None = None
     whatsapp_api_url: str = GRAPH_API_URL
     whatsapp_templates: str = ""
+    whatsapp_rate: int = Field(default=80, ge=0, le=1000)
 
     messenger_page_token: str | None = None
     messenger_app_secret: str | None = None

@@ -67,6 +67,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             client, settings.whatsapp_phone_number_id or "", last_seen(core, inbound.CHANNEL),
             templates(settings.whatsapp_templates),
             lambda locale: core.services.translator.t("whatsapp_list_button", locale),
+            settings.whatsapp_rate,
         ))
         yield
 

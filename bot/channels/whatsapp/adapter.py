@@ -25,8 +25,9 @@ from storage.models import utcnow
 log = logging.getLogger("crmbot.whatsapp")
 
 WINDOW = timedelta(hours=24)
-#: Cloud API default throughput is 80 messages per second per phone number.
-THROUGHPUT = RateLimit("global", 80, 1)
+#: Cloud API default throughput is 80 messages per second per phone number
+#: (CRMBOT_WHATSAPP_RATE; 0 switches the limit off, for a benchmark).
+THROUGHPUT = 80
 
 #: purpose -> locale -> approved template name
 Templates = dict[str, dict[str, str]]
@@ -46,16 +47,18 @@ class WhatsAppChannel:
 
     def __init__(self, client: GraphClient, phone_number_id: str, last_seen: LastSeen,
                  templates: Templates | None = None,
-                 list_label: Callable[[str], str] = lambda locale: "Options") -> None:
+                 list_label: Callable[[str], str] = lambda locale: "Options",
+                 rate: int = THROUGHPUT) -> None:
         self._client = client
         self._phone = phone_number_id
         self._last_seen = last_seen
         self._templates = templates or {}
         self._list_label = list_label
+        self._rate = rate
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
-        return (THROUGHPUT,)
+        return (RateLimit("global", self._rate, 1),) if self._rate else ()
 
     def is_group(self, chat_id: str) -> bool:
         return False
