@@ -145,3 +145,34 @@ async def _received(receiver: Receiver, n: int) -> bool:
 
 async def _thread_has(env: SlackEnv, ts: str, fragment: str) -> bool:
     return any(fragment in m["text"] for m in env.fake.thread(SUPPORT, ts))
+
+
+async def test_edit_opens_the_suggestion_in_a_modal_and_sends_the_edited_text(
+        slack_env: SlackEnv, receiver: Receiver) -> None:
+    from urllib.parse import urlencode
+
+    env = slack_env
+    await _review(env)
+    await wait_for(lambda: _has(env, "Edit reply"))
+    assert await env.action("ticket_review_edit", 1) == 200
+    [(_, opened)] = [c for c in env.fake.calls if c[0] == "views.open"]
+    view = opened["view"] if isinstance(opened["view"], dict) else json.loads(opened["view"])
+    element = view["blocks"][0]["element"]
+    async with env.core.sessions() as session:
+        row = await session.scalar(select(Feedback))
+    assert row is not None and element["initial_value"] == row.suggested_reply
+
+    def submit(text: str) -> str:
+        state = {"reply": {"text": {"type": "plain_text_input", "value": text}}}
+        payload = {"type": "view_submission", "team": {"id": "T0TEAM"},
+                   "user": {"id": AGENT}, "api_app_id": "A0APP",
+                   "view": {**view, "id": "V0EDIT", "state": {"values": state}}}
+        return urlencode({"payload": json.dumps(payload)})
+
+    status, body, _ = await env.post(submit("   "), "application/x-www-form-urlencoded")
+    assert status == 200 and "Write the reply first" in body
+    status, _, _ = await env.post(submit("Sorry Ilze, a new parcel left today."),
+                                  "application/x-www-form-urlencoded")
+    assert status == 200
+    await wait_for(lambda: _received(receiver, 1))
+    assert json.loads(receiver.got[0][1])["reply"] == "Sorry Ilze, a new parcel left today."

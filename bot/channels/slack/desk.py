@@ -29,7 +29,8 @@ NAME = "slack"
 LAST_MESSAGES = 6
 SNIPPET = 300
 ACTION_IDS = {"claim": "ticket_claim", "resolve": "ticket_resolve", "bot": "ticket_bot",
-              "called": "ticket_called", "review": "ticket_review_approve"}
+              "called": "ticket_called", "review": "ticket_review_approve",
+              "review_edit": "ticket_review_edit"}
 
 
 class SlackDesk:
@@ -196,6 +197,7 @@ class SlackDesk:
         elements = []
         if approvable:
             elements.append(button("review", self.t("desk_button_review"), "primary"))
+            elements.append(button("review_edit", self.t("desk_button_review_edit")))
         if ticket.assignee is None:
             elements.append(button("claim", self.t("desk_button_claim"), "primary"))
         if ticket.reason == "callback":  # handlers/callback.py: "Called" resolves the ticket

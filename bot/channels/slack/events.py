@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.channels.slack import kb_form as slack_kb
+from bot.channels.slack import review_edit
 from bot.channels.slack.customer import customer_summary
 from bot.channels.slack.kb import SlackKB
 from bot.channels.slack.names import SlackNames
@@ -52,6 +53,7 @@ class SlackEvents:
         self._translator: Translator = core.services.translator
         self._locale = core.settings.default_locale
         self._kb = SlackKB(core, self.t)
+        self._review = review_edit.ReviewEdit(core, self.t, self._ingest)
         self.names: SlackNames | None = None
 
     def t(self, key: str, **values: Any) -> str:
@@ -72,6 +74,8 @@ class SlackEvents:
             app.action(action_id)(self.on_action)
         app.command(COMMAND)(self.on_command)
         app.view(slack_kb.CALLBACK_ID)(self._kb.on_view)
+        app.action(review_edit.ACTION_ID)(self._review.on_edit)
+        app.view(review_edit.CALLBACK_ID)(self._review.on_submit)
         app.event(re.compile(".*"))(self.on_other_event)
         return app
 
