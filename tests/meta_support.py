@@ -40,6 +40,14 @@ class MetaEnv:
             return response
 
 
+    async def handshake(self, token: str, challenge: str = "1158201444",
+                        mode: str = "subscribe") -> tuple[int, str]:
+        """Meta's "Verify and save": GET with hub.mode, hub.verify_token, hub.challenge."""
+        query = {"hub.mode": mode, "hub.verify_token": token, "hub.challenge": challenge}
+        async with self.http.get(self.served.base + self.path, params=query) as r:
+            return r.status, await r.text()
+
+
 @contextlib.asynccontextmanager
 async def meta_env(db_url: str, path: str, **overrides: Any) -> AsyncIterator[MetaEnv]:
     graph = FakeGraph(TOKEN)

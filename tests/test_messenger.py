@@ -42,12 +42,8 @@ async def stored(env: MetaEnv) -> dict[str, dict[str, Any]]:
 
 
 async def test_handshake_and_signature(fb: MetaEnv) -> None:
-    url = fb.served.base + "/messenger/webhook"
-    ok = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "CHALLENGE_1"}
-    async with fb.http.get(url, params=ok) as r:
-        assert (r.status, await r.text()) == (200, "CHALLENGE_1")
-    async with fb.http.get(url, params={**ok, "hub.verify_token": "x"}) as r:
-        assert r.status == 403
+    assert await fb.handshake(VERIFY, "CHALLENGE_1") == (200, "CHALLENGE_1")
+    assert (await fb.handshake("x"))[0] == 403
     text = delivery("page", event(PSID, message={"mid": "m_1", "text": "hi"}))
     assert (await fb.post(text, secret="wrong-secret")).status == 401
     assert (await fb.post(text, headers={"X-Hub-Signature-256": ""})).status == 401
