@@ -118,6 +118,7 @@ class Context:
             message,
             order_key=f"conv:{self.conversation.id}",
             conversation_id=self.conversation.id,
+            transcript=row,
         )
         self.sent.append(message)
         return message

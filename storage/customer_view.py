@@ -13,7 +13,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.consent import has_consent
-from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+from storage.models import (
+    ChannelIdentity,
+    Conversation,
+    Customer,
+    Message,
+    OutboxItem,
+    Ticket,
+)
 from storage.models_identity import CustomerMerge
 from storage.models_surveys import SurveyAnswer, SurveyRun
 
@@ -31,6 +38,9 @@ class HistoryEntry:
     sender: str
     kind: str
     text: str
+    #: For messages sent to the customer: what the platform reported (sent, delivered, read,
+    #: failed) where it reports anything (WhatsApp), else None.
+    delivery: str | None = None
 
 
 async def customer_history(
@@ -42,16 +52,17 @@ async def customer_history(
     desk can quote it in a ticket thread.
     """
     rows = (await session.execute(
-        select(Message, Conversation.channel)
+        select(Message, Conversation.channel, OutboxItem.receipt, OutboxItem.status)
         .join(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Conversation.customer_id == customer_id)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(max(limit, 0))
     )).all()
     return [
         HistoryEntry(m.created_at, str(channel), m.conversation_id, m.direction, m.sender,
-                     m.kind, m.text)
-        for m, channel in reversed(rows)
+                     m.kind, m.text, receipt or ("failed" if status == "failed" else None))
+        for m, channel, receipt, status in reversed(rows)
     ]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -189,6 +189,9 @@ class OutboxItem(Base):
     #: What the platform reported later (WhatsApp statuses): delivered, read or failed.
     receipt: Mapped[str | None] = mapped_column(String(16))
     receipt_at: Mapped[datetime | None]
+    #: The transcript row this item delivers; set as an object so the unit of work fills in
+    #: ``message_id`` when it inserts both in one flush (no extra round trip).
+    message: Mapped[Message | None] = relationship(lazy="raise")
     _sentinel: Mapped[int | None] = orm_insert_sentinel()  # see Message._sentinel
 
 

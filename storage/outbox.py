@@ -15,7 +15,7 @@ from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.envelopes import OutboundMessage
-from storage.models import OutboxItem, utcnow
+from storage.models import Message, OutboxItem, utcnow
 from storage.sql import is_postgres
 
 ACTIVE = ("pending", "sending")
@@ -29,6 +29,7 @@ def enqueue(
     order_key: str,
     conversation_id: int | None = None,
     message_id: int | None = None,
+    transcript: Message | None = None,
     not_before: datetime | None = None,
 ) -> OutboxItem:
     """Add one item to the caller's transaction: it exists only if that transaction commits."""
@@ -42,6 +43,8 @@ def enqueue(
         attempts=0,
         next_attempt_at=not_before or utcnow(),
     )
+    if transcript is not None:
+        item.message = transcript
     session.add(item)
     return item
 

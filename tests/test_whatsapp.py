@@ -163,6 +163,13 @@ async def test_receipts_update_the_outbox_item_and_never_go_backwards(wa: MetaEn
         assert (await wa.post(delivery(statuses=(status(s),)))).status == 200
     item = await _item(wa, "wamid.OUT1")
     assert (item.receipt, item.status) == ("read", "sent")
+    from storage.customer_view import customer_history
+
+    async with wa.served.core.sessions() as s:
+        conv = await s.scalar(select(Conversation))
+        assert conv is not None
+        timeline = await customer_history(s, conv.customer_id)
+    assert [(h.direction, h.delivery) for h in timeline] == [("in", None), ("out", "read")]
     failed = {**status("failed"), "errors": [{"code": 131026, "title": "Undeliverable"}]}
     assert (await wa.post(delivery(statuses=(failed,)))).status == 200
     item = await _item(wa, "wamid.OUT1")

@@ -164,7 +164,7 @@ def customer_view_json(view: CustomerView) -> dict[str, Any]:
         tickets=[ticket_json(t) for t in view.tickets],
         timeline=[{"at": _iso(h.at), "channel": h.channel, "conversation_id": h.conversation_id,
                    "direction": h.direction, "sender": h.sender, "kind": h.kind,
-                   "text": h.text} for h in view.timeline],
+                   "text": h.text, "delivery": h.delivery} for h in view.timeline],
         surveys=view.surveys,
         merges=[{"id": m.id, "target_id": m.target_id, "source_id": m.source_id,
                  "actor": m.actor, "reason": m.reason, "created_at": _iso(m.created_at),
