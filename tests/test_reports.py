@@ -215,7 +215,9 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
     pdf_path = tmp_path / "r.pdf"
     render.pdf(report, pdf_path)
     pdf = pdfium.PdfDocument(pdf_path)
-    assert len(pdf) == 1 + 4 + 4
+    assert len(pdf) == 1 + 4 + 6
+    sizes = {tuple(round(v) for v in pdf[i].get_size()) for i in range(len(pdf))}
+    assert sizes == {(842, 595)}, "every page A4 landscape (points)"
     for index in (0, 1):  # the summary table and the first chart
         bitmap = pdf[index].render(scale=1).to_pil()
         buf = io.BytesIO()

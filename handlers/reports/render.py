@@ -58,12 +58,18 @@ def html(report: Report) -> str:
         column_label=fmt.column_label)
 
 
+#: Every PDF page is A4 landscape (inches), so printing and viewing keep one page format.
+A4_LANDSCAPE = (11.69, 8.27)
+PDF_TABLES = ("by_channel", "by_agent", "top_kb", "gaps", "sla", "help_center")
+
+
 def pdf(report: Report, path: Path) -> None:
     with PdfPages(path) as pages:
         pages.savefig(_summary_page(report))
         for _, fig in charts.figures(report):
+            fig.set_size_inches(*A4_LANDSCAPE)  # the chart's layout is relative: it scales
             pages.savefig(fig)
-        for name in ("by_channel", "by_agent", "top_kb", "gaps"):
+        for name in PDF_TABLES:
             try:
                 pages.savefig(_table_page(report.table(name)))
             except KeyError:
@@ -80,7 +86,7 @@ def pdf_bytes(report: Report) -> bytes:
 
 
 def _summary_page(report: Report) -> Figure:
-    fig = Figure(figsize=(8.27, 11.69))
+    fig = Figure(figsize=A4_LANDSCAPE)
     fig.text(0.06, 0.95, "Customer service report", fontsize=18, weight="bold")
     fig.text(0.06, 0.925, f"{report.period.label()} ({report.period.tz.key}), compared with "
              f"{report.previous.label()}", fontsize=9, color="#555")
@@ -96,7 +102,7 @@ def _summary_page(report: Report) -> Figure:
 
 
 def _table_page(t: Table) -> Figure:
-    fig = Figure(figsize=(11.69, 8.27))
+    fig = Figure(figsize=A4_LANDSCAPE)
     fig.text(0.04, 0.95, t.title, fontsize=14, weight="bold")
     ax = fig.add_axes((0.04, 0.05, 0.92, 0.86))
     ax.axis("off")
