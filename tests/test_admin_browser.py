@@ -134,3 +134,46 @@ async def test_the_report_keeps_the_navigation_and_fits_1280_pixels(
             "aria-current") == "page"
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, f"the report scrolls sideways: {width}px"
+
+
+async def test_an_agent_answers_and_resolves_from_the_ticket_page(
+        tmp_path: Path, page: Any) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    async with running(settings) as srv:
+        channel = RecordingChannel()
+        srv.core.registry.add(channel)
+        msg = InboundMessage(channel="test", event_id="h1", user_id="cust", chat_id="cust",
+                             text="/human", kind="command", display_name="Anna")
+        result = await srv.core.ingest(msg)
+        await srv.core.processor.process_conversation(result.conversation_id)
+        await page.goto(srv.url + "/admin/tickets/1")
+        await page.get_by_label("User name").fill("alice")
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/admin/tickets/1")  # back where the agent wanted to go
+
+        await page.get_by_label("Reply to the customer").fill("Your parcel left today.")
+        await page.get_by_role("button", name="Send reply").click()
+        await page.wait_for_selector("text=Queued: reply")
+        for _ in range(200):  # the staff event is processed in the background, then delivered
+            await srv.core.outbox.drain(0.5)
+            if any("Your parcel left today." in m.text for _, m in channel.sent):
+                break
+            await asyncio.sleep(0.05)
+        assert any("Your parcel left today." in m.text for _, m in channel.sent)
+
+        await page.get_by_role("link", name="Anna").click()
+        await page.wait_for_url("**/admin/customers/*")
+        timeline = page.locator("ol.transcript")
+        await timeline.get_by_text("Your parcel left today.").wait_for()
+        assert "/human" in await timeline.inner_text()
+
+        await page.go_back()
+        await page.get_by_role("button", name="Resolve").click()
+        await page.wait_for_selector("text=Queued: resolve")
+        for _ in range(200):
+            await page.reload()
+            if await page.locator(".badge.status-resolved").count():
+                break
+            await asyncio.sleep(0.1)
+        assert await page.locator(".badge.status-resolved").count() == 1
