@@ -24,6 +24,8 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers import escalation, identity
+from handlers.assignment.router import pick, rules_of
+from handlers.assignment.rules import team_agents
 from storage import saved_replies
 from storage import ticket_states as states
 from storage import tickets as repo
@@ -189,8 +191,17 @@ async def note(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
 
 
 async def assign(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:
-    """Give the ticket to ``assignee`` (a transfer when someone has it already)."""
+    """Give the ticket to ``assignee`` (a transfer when someone has it already), or to the
+    least-loaded agent of ``team`` (the agents of the assignment rules with that team)."""
     assignee = str(data.get("assignee") or "").strip()
+    team = str(data.get("team") or "").strip()
+    if not assignee and team:
+        settings = ctx.services.settings
+        members = team_agents(rules_of(settings.assign_rules), team)
+        if not members:
+            await ctx.services.desk.refused(ctx, ticket, data, "no_team")
+            return
+        assignee = await pick(ctx, members, settings.assign_mode)
     if not assignee or not states.allowed(ticket, "assign"):
         await ctx.services.desk.refused(ctx, ticket, data, "resolved" if assignee else "empty")
         return

@@ -260,3 +260,23 @@ def test_saved_replies_from_the_command_line(
     assert ":late\tlv\tAtvainojiet, {name}!" in capsys.readouterr().out
     assert cli.main(["replies", "delete", "late", "lv"]) == 0
     assert cli.main(["replies", "delete", "late", "lv"]) == 1
+
+
+async def test_transfer_to_a_team_picks_its_least_loaded_agent(db_url: str) -> None:
+    rules = '[{"agents": ["U0SV1", "U0SV2"], "team": "nordics", "locales": ["sv"]}]'
+    async with running(make_settings(db_url, admin_token=BOOTSTRAP, assign_rules=rules)) as r:
+        r.core.set_desk(RecordingDesk())
+        channels(r.core, "test", "other")
+        first = await _ticket(r)
+        await _say(r, "/human", "h2", chat="cust-2")
+        async with r.core.sessions() as s:
+            second = await s.scalar(select(Ticket).order_by(Ticket.id.desc()))
+        assert second is not None and second.id != first.id
+        for ticket_id in (first.id, second.id):
+            status, _ = await _act(r, ticket_id, r.agent, {"action": "assign", "team": "nordics"})
+            assert status == 202
+        status, _ = await _act(r, first.id, r.agent, {"action": "assign", "team": "nowhere"})
+        assert status == 202  # accepted, then refused by the ticket handler: nobody changes
+        async with r.core.sessions() as s:
+            got = [(await s.get_one(Ticket, t)).assignee for t in (first.id, second.id)]
+        assert got == ["U0SV1", "U0SV2"], "the second goes to the one with fewer open tickets"

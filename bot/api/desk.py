@@ -47,8 +47,12 @@ async def submit(
     core = request.app[CORE]
     text = _text(data, core.settings.max_message_chars, required=action in ("reply", "note"))
     ref: dict[str, Any] = {}
-    if action == "assign":
-        ref["assignee"] = _text(data, 200, required=True, name="assignee")
+    if action == "assign":  # a person, or a team of the assignment rules
+        team = _text(data, 200, required=False, name="team")
+        if team:
+            ref["team"] = team
+        else:
+            ref["assignee"] = _text(data, 200, required=True, name="assignee")
     if action == "priority":
         ref["priority"] = _choice(data, "priority", PRIORITIES)
     actor = principal(request).actor
@@ -104,6 +108,8 @@ ROUTES = [
                  "action": {"type": "string", "enum": list(ACTIONS)},
                  "text": {"type": "string", "description": "reply or note text"},
                  "assignee": {"type": "string", "description": "for assign: the agent"},
+                 "team": {"type": "string", "description": "for assign, instead of assignee: "
+                          "the least-loaded agent of this team of CRMBOT_ASSIGN_RULES"},
                  "priority": {"type": "string", "enum": list(PRIORITIES)}}},
              response={"$ref": "#/components/schemas/ActionAccepted"}, status=202,
              tag="tickets",

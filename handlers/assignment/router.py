@@ -26,14 +26,15 @@ router = Router("assignment", priority=95)
 
 
 @cache
-def _rules(raw: str) -> tuple[Rule, ...]:
+def rules_of(raw: str) -> tuple[Rule, ...]:
+    """CRMBOT_ASSIGN_RULES parsed once (checked at start-up by the composition root)."""
     return parse_rules(raw)
 
 
 @router.on(escalation.TICKET_OPENED)
 async def assign_new_ticket(ctx: Context, ticket: Ticket) -> None:
     settings = ctx.services.settings
-    rule = first_match(_rules(settings.assign_rules), ticket.channel, ctx.locale,
+    rule = first_match(rules_of(settings.assign_rules), ticket.channel, ctx.locale,
                        ticket.priority)
     if rule is None or ticket.assignee or not states.allowed(ticket, "assign"):
         return

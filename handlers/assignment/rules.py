@@ -54,6 +54,15 @@ def parse_rules(raw: str) -> tuple[Rule, ...]:
                          '[{"agents": ["U0AGENT1"], "locales": ["sv"]}, ...]') from None
 
 
+def team_agents(rules: tuple[Rule, ...], team: str) -> tuple[str, ...]:
+    """Every agent of the rules whose shift team is ``team`` (a transfer to a team), in order."""
+    found: dict[str, None] = {}
+    for rule in rules:
+        if rule.team == team:
+            found.update(dict.fromkeys(rule.agents))
+    return tuple(found)
+
+
 def first_match(rules: tuple[Rule, ...], channel: str, locale: str,
                 priority: str) -> Rule | None:
     return next((r for r in rules if r.matches(channel, locale, priority)), None)

@@ -104,6 +104,7 @@ class SlackDesk:
                             who=mention(ticket.assignee) if ticket.assignee else "?"),
             "priority": self.t("desk_refused_priority"),
             "no_saved_reply": self.t("desk_refused_saved_reply"),
+            "no_team": self.t("desk_refused_no_team", team=escape(str(ref.get("team", "")))),
         }
         user = str(ref.get("user") or "")
         if not user or ctx.inbound.channel != NAME:  # only a Slack user can see an ephemeral

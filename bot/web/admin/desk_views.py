@@ -21,7 +21,7 @@ from storage.clean import BadInput, db_id
 from storage.customer_view import customer_view
 from storage.models import Customer, Ticket, TicketNote
 
-FIELDS = ("action", "text", "assignee", "priority")
+FIELDS = ("action", "text", "assignee", "team", "priority")
 
 
 def _path_id(request: web.Request, name: str) -> int:
