@@ -346,24 +346,34 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
-def _templates_problems(raw: str) -> list[str]:
-    """CRMBOT_WHATSAPP_TEMPLATES is JSON: {"reply"|"survey"|"announcement": {locale: name}}."""
+def whatsapp_templates(raw: str) -> dict[str, dict[str, str]]:
+    """CRMBOT_WHATSAPP_TEMPLATES, {"reply"|"survey"|"announcement": {locale: template name}};
+    ValueError says what is wrong. Settings validation and the WhatsApp channel both read it
+    here."""
     if not raw.strip():
-        return []
+        return {}
     import json
 
     example = '{"announcement": {"en": "news_update"}}'
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        return [f"CRMBOT_WHATSAPP_TEMPLATES is not JSON ({exc}); example: {example}"]
+        raise ValueError(f"CRMBOT_WHATSAPP_TEMPLATES is not JSON ({exc}); example: "
+                         f"{example}") from None
     purposes = ("reply", "survey", "announcement")
     if not isinstance(data, dict) or not all(
         key in purposes and isinstance(value, dict)
         and all(isinstance(n, str) and n for n in value.values())
         for key, value in data.items()
     ):
-        return [f"CRMBOT_WHATSAPP_TEMPLATES maps {'/'.join(purposes)} to {{locale: template "
-                f"name}}; example: {example}"]
-    return []
+        raise ValueError(f"CRMBOT_WHATSAPP_TEMPLATES maps {'/'.join(purposes)} to {{locale: "
+                         f"template name}}; example: {example}")
+    return {str(k): {str(loc): str(name) for loc, name in v.items()} for k, v in data.items()}
 
+
+def _templates_problems(raw: str) -> list[str]:
+    try:
+        whatsapp_templates(raw)
+    except ValueError as exc:
+        return [str(exc)]
+    return []

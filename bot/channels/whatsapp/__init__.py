@@ -9,7 +9,6 @@ receipts update the outbox item that sent the message. See docs/channels/whatsap
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +19,8 @@ from bot.channels.meta.graph import GraphClient
 from bot.channels.meta.webhook import MetaWebhook
 from bot.channels.meta.window import last_seen
 from bot.channels.whatsapp import inbound
-from bot.channels.whatsapp.adapter import Templates, WhatsAppChannel
+from bot.channels.whatsapp.adapter import WhatsAppChannel
+from bot.config import whatsapp_templates
 from bot.core import Core
 from storage import receipts
 from storage.models import utcnow
@@ -65,16 +65,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         client = GraphClient(session, settings.whatsapp_api_url, settings.whatsapp_token or "")
         core.registry.add(WhatsAppChannel(
             client, settings.whatsapp_phone_number_id or "", last_seen(core, inbound.CHANNEL),
-            templates(settings.whatsapp_templates),
+            whatsapp_templates(settings.whatsapp_templates),
             lambda locale: core.services.translator.t("whatsapp_list_button", locale),
             settings.whatsapp_rate,
         ))
         yield
-
-
-def templates(raw: str) -> Templates:
-    """CRMBOT_WHATSAPP_TEMPLATES: {"reply"|"survey"|"announcement": {"<locale>": "<name>"}}."""
-    if not raw.strip():
-        return {}
-    data = json.loads(raw)
-    return {str(k): {str(loc): str(name) for loc, name in v.items()} for k, v in data.items()}
