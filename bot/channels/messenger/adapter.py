@@ -14,12 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from bot.channels.meta.graph import GraphClient
-from bot.channels.meta.window import LastSeen
+from bot.channels.meta.window import WINDOW, LastSeen, purpose
 from bot.messages import OutboundMessage
 from bot.ports import RateLimit, SendResult
 from storage.models import utcnow
 
-WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 MAX_TEXT = 2000
 MAX_QUICK_REPLIES, MAX_TITLE, MAX_PAYLOAD = 13, 20, 1000
@@ -74,7 +73,7 @@ class MetaMessagingChannel:
         age = utcnow() - seen if seen is not None else None
         if age is not None and age < WINDOW:
             return {"messaging_type": "RESPONSE"}
-        reply = "broadcast" not in message.meta and "survey_run" not in message.meta
+        reply = purpose(message) == "reply"
         if reply and self._human_agent and age is not None and age < HUMAN_AGENT_WINDOW:
             return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         return SendResult.failed(

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.core import Core
+from bot.messages import OutboundMessage
 from storage import receipts
 
 LastSeen = Callable[[str], Awaitable[datetime | None]]
+#: Meta's customer-service window (WhatsApp) and standard messaging window (Messenger).
+WINDOW = timedelta(hours=24)
+
+
+def purpose(message: OutboundMessage) -> str:
+    """What a message is for, which decides what a closed window allows: announcement,
+    survey or reply."""
+    if "broadcast" in message.meta:
+        return "announcement"
+    if "survey_run" in message.meta:
+        return "survey"
+    return "reply"
 
 
 def last_seen(core: Core, channel: str) -> LastSeen:

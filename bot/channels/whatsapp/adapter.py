@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
 from bot.channels.meta.graph import GraphClient
-from bot.channels.meta.window import LastSeen
+from bot.channels.meta.window import WINDOW, LastSeen, purpose
 from bot.channels.whatsapp import outbound
 from bot.channels.whatsapp.inbound import CHANNEL
 from bot.messages import OutboundMessage
@@ -24,22 +23,12 @@ from storage.models import utcnow
 
 log = logging.getLogger("crmbot.whatsapp")
 
-WINDOW = timedelta(hours=24)
 #: Cloud API default throughput is 80 messages per second per phone number
 #: (CRMBOT_WHATSAPP_RATE; 0 switches the limit off, for a benchmark).
 THROUGHPUT = 80
 
 #: purpose -> locale -> approved template name
 Templates = dict[str, dict[str, str]]
-
-
-def purpose(message: OutboundMessage) -> str:
-    """What a message is for, which decides the template: announcement, survey or reply."""
-    if "broadcast" in message.meta:
-        return "announcement"
-    if "survey_run" in message.meta:
-        return "survey"
-    return "reply"
 
 
 class WhatsAppChannel:
