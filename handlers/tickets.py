@@ -19,13 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers import escalation, identity
 from handlers.assignment.router import pick, rules_of
 from handlers.assignment.rules import team_agents
+from storage import feedback as feedback_repo
 from storage import saved_replies
 from storage import ticket_states as states
 from storage import tickets as repo
@@ -107,8 +106,7 @@ async def _send(ctx: Context, ticket: Ticket, data: dict[str, Any], text: str) -
 async def _feedback(ctx: Context, ticket: Ticket) -> Feedback | None:
     if ctx.conversation.channel != "intake":
         return None
-    return await ctx.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id)
-                                    .order_by(Feedback.id.desc()).limit(1))
+    return await feedback_repo.of_ticket(ctx.session, ticket.id)
 
 
 async def approve_review(ctx: Context, ticket: Ticket, data: dict[str, Any]) -> None:

@@ -21,8 +21,8 @@ from bot.config import Settings
 from bot.context import Context
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
+from storage import feedback
 from storage.models import Message, Ticket
-from storage.models_feedback import Feedback
 from storage.ticket_states import RESOLVED
 
 NAME = "slack"
@@ -169,8 +169,7 @@ class SlackDesk:
         public reply; and whether that reply can still be approved."""
         if ctx.conversation.channel != "intake":
             return None
-        item = await ctx.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id)
-                                        .order_by(Feedback.id.desc()).limit(1))
+        item = await feedback.of_ticket(ctx.session, ticket.id)
         if item is None:
             return None
         stars = "★" * item.rating + "☆" * (5 - item.rating) if item.rating else "–"

@@ -14,12 +14,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot.core import Core
+from storage import feedback
 from storage import tickets as repo
 from storage.clean import BadInput, db_id
-from storage.models_feedback import Feedback
 
 log = logging.getLogger("crmbot.slack")
 
@@ -65,9 +64,8 @@ class ReviewEdit:
         except BadInput:
             return
         async with self._core.sessions() as session:
-            suggested = await session.scalar(
-                select(Feedback.suggested_reply).where(Feedback.ticket_id == ticket_id)
-                .order_by(Feedback.id.desc()).limit(1))
+            item = await feedback.of_ticket(session, ticket_id)
+        suggested = item.suggested_reply if item is not None else None
         channel = str((body.get("channel") or {}).get("id") or "")
         try:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""),
