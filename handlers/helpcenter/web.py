@@ -76,14 +76,20 @@ class HelpCenter:
             self._cache.clear()
         return self._site
 
-    def cached(self, key: tuple[str, ...], ttl: float | None, make: Callable[[], str]) -> str:
-        now = time.monotonic()
+    def fresh(self, key: tuple[str, ...], ttl: float | None) -> str | None:
+        """The page rendered for ``key`` (this KB revision), unless older than ``ttl``."""
         hit = self._cache.get(key)
-        if hit is not None and (ttl is None or now - hit[0] < ttl):
+        if hit is not None and (ttl is None or time.monotonic() - hit[0] < ttl):
             return hit[1]
-        body = make()
-        self._cache[key] = (now, body)
+        return None
+
+    def keep(self, key: tuple[str, ...], body: str) -> str:
+        self._cache[key] = (time.monotonic(), body)
         return body
+
+    def cached(self, key: tuple[str, ...], ttl: float | None, make: Callable[[], str]) -> str:
+        found = self.fresh(key, ttl)
+        return found if found is not None else self.keep(key, make())
 
     def page(self, template: str, locale: str, **values: Any) -> str:
         translator = self.core.services.translator
@@ -184,26 +190,26 @@ async def choose_language(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
+    """Re-rendered at most once a HOME_TTL per revision and locale: only then is the most-read
+    list read from the database."""
     help_center, locale = request.app[HELP], _locale(request)
     current = await help_center.current()
+    key = (str(current.revision), locale, "home")
+    found = help_center.fresh(key, HOME_TTL)
+    if found is not None:
+        return _html(found)
     async with help_center.core.sessions() as session:
         read_ids = await store.most_read(session, locale)
-
-    def make() -> str:
-        most_read = [a for i in read_ids if (a := current.by_entry_id(locale, i))]
-        others = {loc: help_center.url(loc, "") for loc in help_center.ui_locales}
-        return help_center.page(
-            "home.html", locale, title=help_center.core.services.translator.t(
-                "help_title", locale), description=help_center.brand.name,
-            canonical=help_center.url(locale, ""), alternates=others,
-            switch={loc: f"/help/{loc}/" for loc in help_center.ui_locales if loc != locale},
-            most_read=most_read, categories=current.categories(locale),
-            jsonld=render.jsonld(render.web_site(help_center.brand.name,
-                                                 help_center.url(locale, ""),
-                                                 help_center.url(locale, "search"), locale)))
-
-    return _html(help_center.cached((str(current.revision), locale, "home", *read_ids),
-                                    HOME_TTL, make))
+    most_read = [a for i in read_ids if (a := current.by_entry_id(locale, i))]
+    body = help_center.page(
+        "home.html", locale, title=help_center.core.services.translator.t("help_title", locale),
+        description=help_center.brand.name, canonical=help_center.url(locale, ""),
+        alternates={loc: help_center.url(loc, "") for loc in help_center.ui_locales},
+        switch={loc: f"/help/{loc}/" for loc in help_center.ui_locales if loc != locale},
+        most_read=most_read, categories=current.categories(locale),
+        jsonld=render.jsonld(render.web_site(help_center.brand.name, help_center.url(locale, ""),
+                                             help_center.url(locale, "search"), locale)))
+    return _html(help_center.keep(key, body))
 
 
 async def article(request: web.Request) -> web.Response:
