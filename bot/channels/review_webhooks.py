@@ -48,17 +48,17 @@ def parse(raw: str) -> dict[str, Webhook]:
         data = json.loads(raw)
     except ValueError as exc:
         raise ValueError(f"CRMBOT_REVIEW_WEBHOOKS is not JSON ({exc}); e.g. {example}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"CRMBOT_REVIEW_WEBHOOKS must map sources to webhooks; e.g. {example}")
     hooks: dict[str, Webhook] = {}
-    for source, value in (data.items() if isinstance(data, dict) else ()):
-        url = value.get("url") if isinstance(value, dict) else None
-        secret = value.get("secret") if isinstance(value, dict) else None
+    for source, value in data.items():
+        given = value if isinstance(value, dict) else {}
+        url, secret = given.get("url"), given.get("secret")
         if not (isinstance(url, str) and url.startswith(("https://", "http://"))
                 and isinstance(secret, str) and len(secret) >= 16):
             raise ValueError(f"CRMBOT_REVIEW_WEBHOOKS.{source}: needs an http(s) url and a "
                              f"secret of at least 16 characters; e.g. {example}")
         hooks[str(source)] = Webhook(url, secret)
-    if not isinstance(data, dict):
-        raise ValueError(f"CRMBOT_REVIEW_WEBHOOKS must map sources to webhooks; e.g. {example}")
     return hooks
 
 
