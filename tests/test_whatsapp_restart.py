@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from bot.channels.meta.webhook import sign
 from storage.db import create_engine
 from storage.models import InboundEvent
 from tests.fakes.graph import FakeGraph
-from tests.helpers import stop_process
+from tests.helpers import free_port, stop_process
 from tests.meta_support import APP_SECRET, TOKEN, VERIFY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +35,6 @@ QUESTIONS = [
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(db_url: str, graph: FakeGraph, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -97,7 +90,7 @@ def _text(body: dict[str, Any]) -> str:
 async def test_sigkill_mid_burst_loses_and_doubles_nothing(db_url: str, tmp_path: Path) -> None:
     graph = FakeGraph(TOKEN)
     await graph.start()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/whatsapp/webhook"
     log = tmp_path / "crmbot.log"
     pending = {f"{n}:{chat}": _delivery(chat, n, q)

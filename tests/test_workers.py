@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def _pids(port: int, tries: int = 24) -> set[int]:
@@ -45,7 +39,7 @@ def _wait_for(port: int, count: int, deadline: float) -> set[int]:
 def test_workers_share_port_and_are_restarted(db_url: str, tmp_path: Path) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("--workers needs PostgreSQL")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CRMBOT_DATABASE_URL": db_url, "CRMBOT_HTTP_PORT": str(port)}
     parent = subprocess.Popen([sys.executable, "bot.py", "run", "--workers", "2"], cwd=ROOT,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
