@@ -7,9 +7,11 @@ import sys
 import uuid
 from typing import TextIO
 
+from bot import language
 from bot.channels.terminal import TerminalChannel
 from bot.compose import build_core
 from bot.config import Settings
+from bot.core import Core
 
 
 async def chat(
@@ -28,23 +30,35 @@ async def chat(
     channel = TerminalChannel(out)
     core.registry.add(channel)
     chat_id = chat_id or f"local-{uuid.uuid4().hex[:12]}"
-    interactive = stdin.isatty()
     try:
-        await core.prepare()
-        if interactive:
-            out.write("Type your message (Ctrl-D to quit).\n")
-        while True:
-            if interactive:
-                out.write("you> ")
-                out.flush()
-            line = await asyncio.to_thread(stdin.readline)
-            if not line:
-                break
-            if not line.strip():
-                continue
-            message = channel.to_inbound(chat_id, line, uuid.uuid4().hex, name, locale)
-            result = await core.ingest(message)
-            await core.processor.process_conversation(result.conversation_id)
-            await core.outbox.drain()
+        await core.prepare(warm_up=False)
+        # The language models (~0.5 s) load while the user types the first line.
+        warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
+        try:
+            await _converse(core, channel, stdin, out, chat_id, name, locale)
+        finally:
+            await warming
     finally:
         await core.close()
+
+
+async def _converse(
+    core: Core, channel: TerminalChannel, stdin: TextIO, out: TextIO, chat_id: str,
+    name: str | None, locale: str | None,
+) -> None:
+    interactive = stdin.isatty()
+    if interactive:
+        out.write("Type your message (Ctrl-D to quit).\n")
+    while True:
+        if interactive:
+            out.write("you> ")
+            out.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        if not line.strip():
+            continue
+        message = channel.to_inbound(chat_id, line, uuid.uuid4().hex, name, locale)
+        result = await core.ingest(message)
+        await core.processor.process_conversation(result.conversation_id)
+        await core.outbox.drain()

@@ -62,14 +62,20 @@ class Core:
             self.processor.notify(result.conversation_id)
         return result
 
-    async def prepare(self) -> None:
-        """Schema check/upgrade, first-start KB seed, first KB load."""
+    async def prepare(self, *, warm_up: bool = True) -> None:
+        """Schema check/upgrade, first-start KB seed, first KB load.
+
+        ``warm_up=False`` leaves loading the language models (~0.5 s) to the first message, or
+        to a thread of the caller's: ``crmbot chat`` prompts at once and loads them while the
+        user types.
+        """
         await ensure_schema(self.engine)
         if is_sqlite(self.engine):
             await release_orphaned_claims(self.sessions)
         await seed_kb(self.sessions, self.settings.kb_seed)
         await self.services.kb.refresh_from(self.sessions)
-        await asyncio.to_thread(language.warm_up)
+        if warm_up:
+            await asyncio.to_thread(language.warm_up)
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

@@ -10,12 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
 from knowledge.entries import KBEntry
 from knowledge.matcher import Matcher, MatchResult, build_matcher
+from knowledge.store import load_or_build
 from storage import kb as kb_repo
 
 log = logging.getLogger("crmbot.kb")
@@ -38,12 +40,15 @@ class KnowledgeService:
         kind: str = "default",
         check_interval: float = 1.0,
         wrong_cost: float = 4.0,
+        cache_dir: Path | None = None,
     ) -> None:
         self.default_locale = default_locale
         self._threshold = threshold
         self._kind = kind
         self._wrong_cost = wrong_cost
         self._check_interval = check_interval
+        #: Built matchers on disk (knowledge/store.py): a restart loads instead of building.
+        self._cache_dir = cache_dir
         self._revision = -1
         self._checked_at = 0.0
         self._entries: dict[tuple[str, str], KBEntry] = {}
@@ -77,8 +82,8 @@ class KnowledgeService:
     async def _load(self, entries: Sequence[KBEntry], revision: int) -> None:
         started = time.perf_counter()
         matcher = await asyncio.to_thread(
-            build_matcher, entries, self.default_locale, self._threshold, self._kind,
-            self._wrong_cost,
+            load_or_build, entries, self.default_locale, self._threshold, self._kind,
+            self._wrong_cost, self._cache_dir,
         )
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision

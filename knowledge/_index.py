@@ -33,7 +33,6 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from rapidfuzz import fuzz, process
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from knowledge import normalize as nz
 from knowledge.entries import KBEntry
@@ -117,9 +116,9 @@ def _content_features(locale: str) -> Callable[[str], list[str]]:
 ANALYSIS_CACHE = 40_000
 
 _KINDS = ("word", "content", "char")
-_CHAR_ANALYSER = TfidfVectorizer(
-    analyzer="char_wb", ngram_range=(2, 5), preprocessor=nz.folded_text
-).build_analyzer()
+#: Character n-gram lengths, inside word boundaries.
+CHAR_NGRAMS = (2, 5)
+_SPACES = re.compile(r"\s\s+")
 # Feature string -> process-wide id, per kind. Ids only grow; the lock keeps two threads that
 # build at once from handing out one id twice.
 _FEATURE_IDS: dict[str, dict[str, int]] = {kind: {} for kind in _KINDS}
@@ -135,7 +134,26 @@ def _analyse(kind: str, locale: str, text: str) -> list[str]:
         return _word_features(locale)(text)
     if kind == "content":
         return _content_features(locale)(text)
-    return list(_CHAR_ANALYSER(text))
+    return char_wb_ngrams(nz.folded_text(text))
+
+
+def char_wb_ngrams(text: str, sizes: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
+    """scikit-learn's ``char_wb`` analyser, written out (tests compare the two).
+
+    Importing scikit-learn for this one function cost ~1 s of every start-up (``crmbot chat``,
+    ``kb lint``); the analyser is 15 lines. Each word is padded with a space on both sides; a
+    word shorter than an n-gram length yields itself once and stops the longer lengths.
+    """
+    low, high = sizes
+    grams: list[str] = []
+    for word in _SPACES.sub(" ", text).split():
+        padded = f" {word} "
+        for size in range(low, high + 1):
+            last = max(len(padded) - size, 0)
+            grams += [padded[start:start + size] for start in range(last + 1)]
+            if last == 0:
+                break
+    return grams
 
 
 @lru_cache(maxsize=ANALYSIS_CACHE)
@@ -178,6 +196,29 @@ class _FeatureSpace:
         # Process-wide feature id -> this KB's column (-1: not in this KB).
         self._column = np.full(int(vocabulary.max()) + 1 if vocabulary.size else 0, -1, np.int32)
         self._column[vocabulary] = np.arange(vocabulary.size)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with feature strings: process-wide ids differ from process to process."""
+        state = {key: value for key, value in self.__dict__.items() if key != "_column"}
+        table = _FEATURE_IDS[self._kind]
+        named = np.flatnonzero(self._column >= 0)
+        by_id = {feature_id: feature for feature, feature_id in table.items()}
+        features = [""] * self.width
+        for feature_id in named.tolist():
+            features[int(self._column[feature_id])] = by_id[feature_id]
+        state["_features"] = features
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Re-number the stored feature strings with this process's ids (knowledge/store.py)."""
+        features = state.pop("_features")
+        assert isinstance(features, list)
+        self.__dict__.update(state)
+        table = _FEATURE_IDS[self._kind]
+        with _IDS_LOCK:
+            ids = np.asarray([table.setdefault(f, len(table)) for f in features], np.int64)
+        self._column = np.full(int(ids.max()) + 1 if ids.size else 0, -1, np.int32)
+        self._column[ids] = np.arange(ids.size, dtype=np.int32)
 
     def encode(self, text: str) -> dict[int, float]:
         """Column -> sublinear tf * idf for the features of ``text`` the KB knows."""

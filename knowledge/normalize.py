@@ -73,7 +73,9 @@ def lemma(token: str, locale: str) -> str:
     lang = locale.split("-", 1)[0]
     if lang not in LEMMA_LANGS or token.isdigit():
         return token
-    return str(simplemma.lemmatize(token, lang=lang)).casefold()
+    # low_memory: the same dictionaries read from their compressed form; 17 MB instead of
+    # ~140 MB for en+sv+lv, the same lemmas (bench/footprint.py, issue 32).
+    return str(simplemma.lemmatize(token, lang=lang, low_memory=True)).casefold()
 
 
 @lru_cache(maxsize=200_000)

@@ -197,6 +197,17 @@ class VectorIndex:
         self._wordings = wordings
         self.size = n_entries
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the process-wide vectors table (14 MB), which is re-attached."""
+        return {key: value for key, value in self.__dict__.items() if key != "_vectors"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vectors = shared()
+        if vectors is None:
+            raise ValueError(f"static vectors file {DATA_FILE} is missing")
+        self.__dict__.update(state)
+        self._vectors = vectors
+
     def fused(self, text: str) -> Vector:
         """The weighted sum of :meth:`scores` that is added to the lexical score."""
         centroid, nearest, whitened = self.scores(text)

@@ -79,3 +79,13 @@ def test_kb_without_any_features_builds_and_abstains() -> None:
     entries = [KBEntry(id="dots", locale="en", question="...", phrasings=("?!",), answer="-")]
     result = build_matcher(entries).match("anything at all", "en")
     assert not result.confident
+
+
+@pytest.mark.parametrize("text", [
+    *TEXTS, "", "a", "ab", "I  am\tfine\n\nthanks", "pasūtījums beställningen x yz",
+    "\u00a0nbsp\u2003em space", "supercalifragilisticexpialidocious",
+])
+def test_char_ngrams_equal_scikit_learn_char_wb(text: str) -> None:
+    """The hand-written analyser (no scikit-learn import at start-up) is scikit-learn's."""
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False)
+    assert _index.char_wb_ngrams(text) == reference.build_analyzer()(text)

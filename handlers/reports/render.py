@@ -10,15 +10,18 @@ import base64
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
 
-from handlers.reports import charts
 from handlers.reports import format as fmt
 from handlers.reports.model import HEADLINE, Report, Table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib (~15 MB and ~0.3 s to import) is imported where a chart or PDF is drawn, not
+# when the server starts: most processes never draw one (bench/footprint.py, issue 32).
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CELL_CHARS = 48  # PDF table cells are cut here (the HTML and CSV keep everything)
@@ -49,6 +52,8 @@ def data_uri(png: bytes) -> str:
 
 def html(report: Report) -> str:
     rows = headline_rows(report)
+    from handlers.reports import charts
+
     charts_ = [(name, data_uri(charts.png(fig))) for name, fig in charts.figures(report)]
     return _env().get_template("report.html").render(
         period=report.period.label(), previous=report.previous.label(),
@@ -64,6 +69,10 @@ PDF_TABLES = ("by_channel", "by_agent", "top_kb", "gaps", "sla", "help_center")
 
 
 def pdf(report: Report, path: Path) -> None:
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from handlers.reports import charts
+
     with PdfPages(path) as pages:
         pages.savefig(_summary_page(report))
         for _, fig in charts.figures(report):
@@ -86,6 +95,8 @@ def pdf_bytes(report: Report) -> bytes:
 
 
 def _summary_page(report: Report) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=A4_LANDSCAPE)
     fig.text(0.06, 0.95, "Customer service report", fontsize=18, weight="bold")
     fig.text(0.06, 0.925, f"{report.period.label()} ({report.period.tz.key}), compared with "
@@ -102,6 +113,8 @@ def _summary_page(report: Report) -> Figure:
 
 
 def _table_page(t: Table) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=A4_LANDSCAPE)
     fig.text(0.04, 0.95, t.title, fontsize=14, weight="bold")
     ax = fig.add_axes((0.04, 0.05, 0.92, 0.86))

@@ -1,0 +1,131 @@
+"""Built matchers kept on disk, so a process does not build what another already built.
+
+A matcher is a pure function of the entries, the settings that shape it and the matcher's own
+code. Building it costs ~1.5 s for the 42-entry sample KB (most of it the per-KB threshold fit,
+which builds the matcher again for every held-out fold) and ~25 s for 100,000 wordings; every
+server process, every ``crmbot chat`` and every worker used to pay that at start. Here the
+built matcher is pickled under a key made of all of its inputs (a SHA-256 of the entries, the
+settings, and the source of the ``knowledge`` package and its data files), so:
+
+* any process with the same KB content loads it in milliseconds, whatever its database's
+  revision numbers (two databases with equal entries share the file);
+* an edit, a changed setting or an upgrade of crmbot changes the key: the next build writes a
+  new file; the oldest files beyond :data:`KEEP` are removed;
+* a damaged or unreadable file is rebuilt, never trusted (the error is logged).
+
+Pickle runs code from the file it loads, so the directory must be writable only by crmbot's
+own user (files are created 0600 in a directory created 0700); docs/operations.md says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from knowledge.entries import KBEntry
+from knowledge.matcher import Matcher, build_matcher
+
+log = logging.getLogger("crmbot.matcher")
+
+#: Files kept in the directory: the current KB and a few before it (a rollback loads at once).
+KEEP = 4
+#: Bumped when what a pickled matcher means changes in a way the source hash could miss.
+FORMAT = 1
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def load_or_build(
+    entries: Sequence[KBEntry],
+    default_locale: str,
+    threshold: float | None,
+    kind: str,
+    wrong_cost: float,
+    directory: Path | None,
+) -> Matcher:
+    """The matcher for these inputs: from ``directory`` if built before, else built and stored.
+
+    ``directory`` None, or the semantic kind (its model is not ours to pickle), always builds.
+    """
+    build = (entries, default_locale, threshold, kind, wrong_cost)
+    if directory is None or kind == "semantic":
+        return build_matcher(*build)
+    path = directory / f"matcher-{cache_key(*build)}.pickle"
+    loaded = _load(path)
+    if loaded is not None:
+        return loaded
+    matcher = build_matcher(*build)
+    _store(path, matcher)
+    return matcher
+
+
+def cache_key(
+    entries: Sequence[KBEntry],
+    default_locale: str,
+    threshold: float | None,
+    kind: str,
+    wrong_cost: float,
+) -> str:
+    """SHA-256 (hex, 32 chars) of everything the built matcher depends on."""
+    digest = hashlib.sha256()
+    digest.update(code_fingerprint().encode())
+    settings = [FORMAT, default_locale, threshold, kind, wrong_cost]
+    digest.update(json.dumps(settings).encode())
+    for entry in entries:
+        digest.update(entry.model_dump_json().encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Hash of the knowledge package's source and data files (names, sizes, contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".npz", ".json", ".txt"}:
+            digest.update(str(path.relative_to(_PACKAGE)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _load(path: Path) -> Matcher | None:
+    try:
+        with path.open("rb") as handle:
+            matcher: Matcher = pickle.load(handle)  # our own 0600 file, see above
+    except FileNotFoundError:
+        return None
+    except Exception:  # a damaged file is rebuilt, whatever went wrong in it
+        log.exception("matcher cache %s is unreadable; building again", path)
+        return None
+    log.info("matcher loaded from %s", path)
+    return matcher
+
+
+def _store(path: Path, matcher: Matcher) -> None:
+    """Write atomically (a reader never sees half a file); a failure only costs the cache."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            pickle.dump(matcher, tmp, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp.name, path)
+        _prune(path.parent, KEEP)
+    except OSError:
+        log.exception("could not store the matcher in %s", path.parent)
+
+
+def _prune(directory: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently written matcher files (and stray temp files).
+
+    A temporary file older than an hour is what a process killed while writing left behind.
+    """
+    files = sorted(directory.glob("matcher-*.pickle"), key=lambda p: p.stat().st_mtime)
+    stale = [p for p in directory.glob("*.tmp") if time.time() - p.stat().st_mtime > 3600]
+    for old in [*files[:-keep], *stale]:
+        old.unlink(missing_ok=True)
