@@ -50,7 +50,7 @@ QUESTIONS = {
 def _env(data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
     env.update(CRMBOT_DATABASE_URL=f"sqlite+aiosqlite:///{data}/crmbot.db",
-               CRMBOT_MATCHER_CACHE_DIR=str(data / "matcher-cache"))
+               CRMBOT_CACHE_DIR=str(data / "cache"))
     env.update(extra)
     return env
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from concurrent.futures import Future
 from typing import TextIO
 
 from bot import language
-from bot.channels.terminal import TerminalChannel
+from bot.channels.terminal import CHAT_BANNER, TerminalChannel
 from bot.compose import build_core
 from bot.config import Settings
 from bot.core import Core
@@ -22,8 +23,12 @@ async def chat(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     chat_id: str | None = None,
+    first_line: Future[str] | None = None,
 ) -> None:
-    """Read lines, feed them to the core, print the bot's replies; stop at end of input."""
+    """Read lines, feed them to the core, print the bot's replies; stop at end of input.
+
+    ``first_line``: the first line, already being read after an early prompt (bot/cli.py).
+    """
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     core = build_core(settings)
@@ -35,7 +40,7 @@ async def chat(
         # The language models (~0.5 s) load while the user types the first line.
         warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
         try:
-            await _converse(core, channel, stdin, out, chat_id, name, locale)
+            await _converse(core, channel, stdin, out, chat_id, name, locale, first_line)
         finally:
             await warming
     finally:
@@ -44,16 +49,19 @@ async def chat(
 
 async def _converse(
     core: Core, channel: TerminalChannel, stdin: TextIO, out: TextIO, chat_id: str,
-    name: str | None, locale: str | None,
+    name: str | None, locale: str | None, first_line: Future[str] | None,
 ) -> None:
     interactive = stdin.isatty()
-    if interactive:
-        out.write("Type your message (Ctrl-D to quit).\n")
+    if interactive and first_line is None:
+        out.write(CHAT_BANNER)
     while True:
-        if interactive:
-            out.write("you> ")
-            out.flush()
-        line = await asyncio.to_thread(stdin.readline)
+        if first_line is not None:  # prompted early; the line may already be typed
+            line, first_line = await asyncio.wrap_future(first_line), None
+        else:
+            if interactive:
+                out.write("you> ")
+                out.flush()
+            line = await asyncio.to_thread(stdin.readline)
         if not line:
             break
         if not line.strip():

@@ -10,9 +10,13 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TextIO, TypeAlias
 
+from bot.channels.terminal import CHAT_BANNER
 from bot.config import ConfigError, Settings, load_settings
 from knowledge.formats import KBFormatError
 
@@ -20,7 +24,7 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -35,7 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only the group named in ``argv`` gets its actions.
+
+    Each group's actions live next to the code they run, whose imports (SQLAlchemy, the ORM
+    models, the survey and broadcast services) cost ~0.4 s; ``crmbot chat`` or ``--help`` need
+    none of them, so a group is filled in only when ``argv`` asks for it (issue 32).
+    """
     parser = argparse.ArgumentParser(
         prog="crmbot", description="crmbot, the self-hosted customer-support bot. Every "
         "command uses the same settings (environment, .env) and database as `crmbot run`.")
@@ -49,26 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="talk in this language (default: detected from what you write)")
     chat.add_argument("--name", help="your display name, as a customer")
     chat.set_defaults(func=cmd_chat)
-    db = sub.add_parser("db", help="database schema").add_subparsers(metavar="ACTION")
-    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
-    kb = sub.add_parser("kb", help="knowledge base")
-    kb.set_defaults(func=_usage(kb))
-    _kb_parsers(kb.add_subparsers(metavar="ACTION"))
-    _token_parsers(sub.add_parser("token", help="admin API tokens").add_subparsers(
-        metavar="ACTION"))
-    _user_parsers(sub.add_parser("user", help="admin web UI users").add_subparsers(
-        metavar="ACTION"))
-    _survey_parsers(sub.add_parser("survey", help="surveys").add_subparsers(metavar="ACTION"))
-    _customer_parsers(sub.add_parser("customer", help="merge, export, erase customers")
-                      .add_subparsers(metavar="ACTION"))
-    _replies_parsers(sub.add_parser("replies", help="saved replies staff send as :name")
-                     .add_subparsers(metavar="ACTION"))
-    _events_parsers(sub.add_parser("events", help="dead letters: inbound events that failed")
-                    .add_subparsers(metavar="ACTION"))
-    _report_parsers(sub)
-    _broadcast_parsers(sub.add_parser("broadcast", help="announcements to opted-in customers")
-                       .add_subparsers(metavar="ACTION"))
+    for name, (text, fill) in GROUPS.items():
+        group = sub.add_parser(name, help=text)
+        group.set_defaults(func=_usage(group))
+        actions = group.add_subparsers(metavar="ACTION")
+        if _named(argv, name):
+            fill(actions)
+    report = sub.add_parser("report", help="management report: HTML, PDF, CSV or JSON")
+    if _named(argv, "report"):
+        _report_parsers(report)
     return parser
+
+
+def _named(argv: Sequence[str] | None, command: str) -> bool:
+    """Whether the command line's first word (after options) is ``command``."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv)
+             if not word.startswith("-")]
+    return bool(words) and words[0] == command
 
 
 def _usage(parser: argparse.ArgumentParser) -> Command:
@@ -100,11 +107,11 @@ def _events_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_parsers(sub)
 
 
-def _report_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _report_parsers(report: argparse.ArgumentParser) -> None:
     """``crmbot report`` (handlers/reports/tool.py)."""
-    from handlers.reports.tool import add_parser
+    from handlers.reports.tool import add_arguments
 
-    add_parser(sub)
+    add_arguments(report)
 
 
 def _survey_parsers(survey: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -151,10 +158,37 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    first = _prompt_early(sys.stdin, sys.stdout)
     from bot.chat import chat
 
-    asyncio.run(chat(settings, locale=args.locale, name=args.name))
+    asyncio.run(chat(settings, locale=args.locale, name=args.name, first_line=first))
     return 0
+
+
+def _prompt_early(stdin: TextIO, out: TextIO) -> Future[str] | None:
+    """On a terminal, prompt before the core is loaded and read the first line meanwhile.
+
+    Loading the core (imports, database check, matcher) takes most of a second; the user
+    types their first question in that time instead of waiting for the prompt.
+    """
+    if not stdin.isatty():
+        return None
+    out.write(CHAT_BANNER + "you> ")
+    out.flush()
+    first: Future[str] = Future()
+
+    def read() -> None:
+        try:
+            first.set_result(stdin.readline())
+        except Exception as exc:  # handed to the chat loop, which raises it there
+            first.set_exception(exc)
+
+    threading.Thread(target=read, name="crmbot-chat-first-line", daemon=True).start()
+    return first
+
+
+def _db_parsers(db: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -226,8 +260,11 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kb_lint(args: argparse.Namespace, settings: Settings) -> int:
     from bot.kbtool import load_entries
+    from knowledge.lemmatizer import use_tries
     from knowledge.lint import lint
 
+    if settings.cache_path is not None:
+        use_tries(settings.cache_path)
     problems = lint(asyncio.run(load_entries(settings, args.kb, None)))
     for problem in problems:
         print(problem)
@@ -299,3 +336,18 @@ def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
     for line in asyncio.run(list_users(settings)):
         print(line)
     return 0
+
+
+Filler: TypeAlias = "Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]"
+#: Command groups: (help line, what adds their actions); filled in only when named.
+GROUPS: dict[str, tuple[str, Filler]] = {
+    "db": ("database schema", _db_parsers),
+    "kb": ("knowledge base", _kb_parsers),
+    "token": ("admin API tokens", _token_parsers),
+    "user": ("admin web UI users", _user_parsers),
+    "survey": ("surveys", _survey_parsers),
+    "customer": ("merge, export, erase customers", _customer_parsers),
+    "replies": ("saved replies staff send as :name", _replies_parsers),
+    "events": ("dead letters: inbound events that failed", _events_parsers),
+    "broadcast": ("announcements to opted-in customers", _broadcast_parsers),
+}

@@ -7,8 +7,6 @@ routers they like and the runtime never imports a feature.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import ConfigError, Settings
@@ -40,7 +38,7 @@ def build_core(
         kb=KnowledgeService(
             settings.default_locale, threshold=settings.match_threshold, kind=settings.matcher,
             wrong_cost=settings.match_wrong_cost,
-            cache_dir=Path(settings.matcher_cache_dir) if settings.matcher_cache_dir else None,
+            cache_dir=settings.cache_path / "matchers" if settings.cache_path else None,
         ),
         translator=Translator(),
         desk=NullDesk(),

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     match_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     match_wrong_cost: float = Field(default=4.0, ge=1.0, le=100.0)
     matcher: Literal["default", "lexical", "semantic"] = "default"
-    matcher_cache_dir: str = "./data/matcher-cache"
+    cache_dir: str = "./data/cache"
     max_message_chars: int = Field(default=4000, ge=100, le=100_000)
     handover_after_unanswered: int = Field(default=2, ge=0, le=100)
 
@@ -293,6 +293,11 @@ class Settings(BaseSettings):
             problems.append(f"CRMBOT_EMAIL_RATE_LIMIT: {self.email_rate_limit!r} is not a rate "
                             "like 30/hour")
         return problems
+
+    @property
+    def cache_path(self) -> Path | None:
+        """CRMBOT_CACHE_DIR as a path; None (caching off) when it is set empty."""
+        return Path(self.cache_dir) if self.cache_dir.strip() else None
 
     @property
     def widget_origins(self) -> tuple[str, ...]:

@@ -25,12 +25,13 @@ from bot.messages import InboundMessage
 from bot.outbox import OutboxDispatcher
 from bot.ports import ChannelRegistry
 from bot.processor import Processor
+from bot.schema import ensure_schema
+from knowledge import lemmatizer
 from knowledge.formats import load_file
 from storage import kb as kb_repo
 from storage import outbox as outbox_repo
 from storage.db import is_sqlite
 from storage.inbox import InboxWriter, IngestResult
-from storage.migrate import current_heads, upgrade
 from storage.sql import advisory_xact_wait
 
 log = logging.getLogger("crmbot.core")
@@ -73,6 +74,7 @@ class Core:
         if is_sqlite(self.engine):
             await release_orphaned_claims(self.sessions)
         await seed_kb(self.sessions, self.settings.kb_seed)
+        await asyncio.to_thread(use_cache, self.settings)
         await self.services.kb.refresh_from(self.sessions)
         if warm_up:
             await asyncio.to_thread(language.warm_up)
@@ -98,17 +100,10 @@ class Core:
         await self.engine.dispose()
 
 
-async def ensure_schema(engine: AsyncEngine) -> None:
-    """SQLite upgrades itself; a PostgreSQL that is behind is a clear start-up error."""
-    if is_sqlite(engine):
-        await upgrade(engine)
-        return
-    db_heads, code_heads = await current_heads(engine)
-    if db_heads != code_heads:
-        raise ConfigError(
-            f"database schema is at {sorted(db_heads) or 'nothing'}, this version needs "
-            f"{sorted(code_heads)}: run `crmbot db upgrade` first"
-        )
+def use_cache(settings: Settings) -> None:
+    """Lemma dictionaries as tries in CRMBOT_CACHE_DIR (knowledge/lemmatizer.py), if it is set."""
+    if settings.cache_path is not None:
+        lemmatizer.use_tries(settings.cache_path)
 
 
 async def release_orphaned_claims(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def tool_sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    from bot.core import ensure_schema
+    from bot.schema import ensure_schema
     from storage.db import create_engine, session_factory
 
     engine = create_engine(settings.database_url)

@@ -58,12 +58,8 @@ def detect(text: str) -> str | None:
 
 def _words_agree(text: str, guess: str) -> bool:
     """simplemma knows (nearly) every word of the text in ``guess``, clearly fewer elsewhere."""
-    import simplemma
+    from knowledge.lemmatizer import known_share
 
-    # low_memory: the same dictionaries read from their compressed form (~125 MB less).
-    known = {
-        lang: float(simplemma.in_target_language(text, lang=lang, low_memory=True))
-        for lang in SUPPORTED
-    }
+    known = {lang: known_share(text, lang) for lang in SUPPORTED}
     others = max(share for lang, share in known.items() if lang != guess)
     return known[guess] >= KNOWN_WORDS and known[guess] - others >= KNOWN_MARGIN

@@ -8,8 +8,8 @@ typos. Two views of a text therefore go into matching:
 * ``folded``: the lower-cased text with diacritics removed, for character n-grams, which absorb
   typos, compounds and whatever the lemmatiser does not know.
 
-Only standard-library and simplemma calls here: this runs for every message, so it stays cheap and
-caches the per-token work.
+Only standard-library and simplemma calls here (through knowledge/lemmatizer.py): this runs
+for every message, so it stays cheap and caches the per-token work.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import simplemma
+from knowledge import lemmatizer
 
 #: Languages simplemma is asked about; anything else is only lower-cased and folded.
 LEMMA_LANGS = frozenset({"en", "sv", "lv"})
@@ -73,9 +73,7 @@ def lemma(token: str, locale: str) -> str:
     lang = locale.split("-", 1)[0]
     if lang not in LEMMA_LANGS or token.isdigit():
         return token
-    # low_memory: the same dictionaries read from their compressed form; 17 MB instead of
-    # ~140 MB for en+sv+lv, the same lemmas (bench/footprint.py, issue 32).
-    return str(simplemma.lemmatize(token, lang=lang, low_memory=True)).casefold()
+    return lemmatizer.lemmatize(token, lang).casefold()
 
 
 @lru_cache(maxsize=200_000)

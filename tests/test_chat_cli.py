@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,41 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "CRMBOT_SLACK_SIGNING_SECRET" in proc.stderr
+
+
+def _read_until(
+    fd: int, marker: bytes, seen: bytearray, count: int = 1, timeout: float = 60
+) -> None:
+    import select
+
+    while seen.count(marker) < count:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"waited for {marker!r}; got {bytes(seen[-300:])!r}"
+        seen += os.read(fd, 4096)
+
+
+def test_on_a_terminal_the_prompt_comes_first_and_the_first_line_is_answered(
+    tmp_path: Path,
+) -> None:
+    """The prompt is shown before the core has loaded; what is typed then is not lost."""
+    import pty
+
+    env = {"PATH": "/usr/bin:/bin", "CRMBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
+           "CRMBOT_CACHE_DIR": str(tmp_path / "cache")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child becomes crmbot chat on the pseudo-terminal
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "bot.py", "chat"], env)
+    seen = bytearray()
+    try:
+        _read_until(fd, b"you> ", seen)
+        assert b"Type your message" in seen and b"bot>" not in seen
+        os.write(fd, b"where is my order?\n")  # typed while the core is still loading
+        _read_until(fd, b"You can follow your order", seen)
+        _read_until(fd, b"you> ", seen, count=2)  # the next prompt, after the answer
+        assert seen.index(b"You can follow") < seen.rindex(b"you> ")
+        os.write(fd, b"\x04")  # Ctrl-D ends the chat
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)

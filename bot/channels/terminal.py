@@ -12,6 +12,9 @@ from typing import TextIO
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.ports import RateLimit, SendResult
 
+#: Printed once before the first prompt when the chat runs on a terminal.
+CHAT_BANNER = "Type your message (Ctrl-D to quit).\n"
+
 
 class TerminalChannel:
     name = "terminal"

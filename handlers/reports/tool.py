@@ -17,10 +17,10 @@ from handlers.reports.model import Report
 from handlers.reports.service import make_report, period_for
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rep = sub.add_parser("report", help="management report: HTML, PDF, CSV or JSON")
+def add_arguments(rep: argparse.ArgumentParser) -> None:
+    """The options of ``crmbot report`` (the parser itself belongs to bot/cli.py)."""
     rep.add_argument("--since", help="first day, YYYY-MM-DD (local; default 7 days back)")
-    rep.add_argument("--until", help="last day, inclusive, YYYY-MM-DD (default yesterday)")
+    rep.add_argument("--until", help="last day, inclusive, YYYY-MM-DD (default today)")
     rep.add_argument("--html", type=Path, help="write the HTML report (charts embedded)")
     rep.add_argument("--pdf", type=Path, help="write the PDF report")
     rep.add_argument("--csv", type=Path, help="write one CSV per table into this directory")

@@ -1,0 +1,83 @@
+"""The simplemma dictionaries behind every lemma, and where they are kept.
+
+simplemma's default keeps each language's dictionary as a Python dict: ~140 MB and ~1 s to load
+for English, Swedish and Latvian, in every process (it was a quarter of the server's memory).
+Two of its own back-ends give the same lemmas for less (bench/footprint.py, issue 32):
+
+* ``low_memory`` reads the shipped compressed stream directly: 17 MB, but ~1.3 s to index the
+  three languages in each process. The default here, as it needs no disk.
+* MARISA tries (the ``marisa-trie`` extra) saved to a directory: ~7 MB and milliseconds to load
+  once built (2 s and a 70 MB peak, once per simplemma version). The server and the CLI switch
+  to them with :func:`use_tries` on ``CRMBOT_CACHE_DIR``.
+
+A trie is built in a private temporary directory and moved into place with an atomic rename,
+so processes that start together (``crmbot run --workers 4``) never read half a file; simplemma
+itself would write it in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+
+import simplemma
+from simplemma import Lemmatizer
+from simplemma.language_detector import LanguageDetector
+from simplemma.strategies import DefaultStrategy
+
+log = logging.getLogger("crmbot.matcher")
+
+#: The languages whose dictionaries crmbot reads (the shipped locales).
+LANGUAGES = ("en", "sv", "lv")
+
+_lock = threading.Lock()
+_strategy = DefaultStrategy(low_memory=True)
+_lemmatizer = Lemmatizer(lemmatization_strategy=_strategy)
+
+
+def lemmatize(token: str, lang: str) -> str:
+    """simplemma's lemma of ``token`` in ``lang`` (one of :data:`LANGUAGES`)."""
+    return str(_lemmatizer.lemmatize(token, lang))
+
+
+def known_share(text: str, lang: str) -> float:
+    """Share of the text's common words simplemma knows in ``lang`` (language second opinion)."""
+    return float(LanguageDetector(lang, lemmatization_strategy=_strategy)
+                 .proportion_in_target_languages(text))
+
+
+def use_tries(directory: Path) -> bool:
+    """Back the lemmas with tries in ``directory`` (built there first if missing).
+
+    Returns False, with a log line, when the tries cannot be had (no ``marisa-trie``, a
+    read-only directory): the compressed streams keep serving, only slower to load.
+    """
+    global _strategy, _lemmatizer
+    try:
+        from simplemma.strategies.dictionaries.trie_dictionary_factory import (
+            TrieDictionaryFactory,
+        )
+
+        target = directory / f"simplemma-{simplemma.__version__}"
+        with _lock:
+            for lang in LANGUAGES:
+                if not (target / f"{lang}.dic").exists():
+                    _build_trie(TrieDictionaryFactory, target, lang)
+            factory = TrieDictionaryFactory(disk_cache_dir=str(target))
+            strategy = DefaultStrategy(dictionary_factory=factory)
+            _strategy, _lemmatizer = strategy, Lemmatizer(lemmatization_strategy=strategy)
+    except (ImportError, OSError) as exc:
+        log.warning("lemma dictionaries stay compressed streams (%s)", exc)
+        return False
+    return True
+
+
+def _build_trie(factory_class: type, target: Path, lang: str) -> None:
+    """Let simplemma build and save one trie in a temporary directory, then move it in."""
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        factory_class(disk_cache_dir=tmp).get_dictionary(lang)
+        (Path(tmp) / f"{lang}.dic").replace(target / f"{lang}.dic")
+    log.info("built the %s lemma trie in %s", lang, target)
