@@ -1,6 +1,7 @@
 """Start-up time of the CLI and memory of the server, as a new user meets them (issue 32).
 
     .venv/bin/python bench/footprint.py [--runs 5] [--messages 30] [--json]
+        [--entries 10000 --data ../shared/bench/faq] [--server-only]
 
 CLI: each command is a fresh process on a fresh SQLite database holding the sample KB (one
 untimed run first creates it and its matcher cache, as the first start of a real install does).
@@ -8,7 +9,9 @@ Reported: median wall time of ``crmbot --help``, ``kb list``, ``kb lint``, the t
 ``crmbot chat`` shows its prompt (through a pseudo-terminal, as a user sees it) and until it has
 printed the answer to one question.
 
-Server: ``crmbot run`` with the sample KB and every channel that can run here switched on
+Server: ``crmbot run`` with the sample KB (or, with ``--entries N --data FAQ_DIR``, a KB of N
+English entries of three wordings each made from BANKING77 train texts) and every channel that
+can run here switched on
 (Telegram polling against a fake Bot API, Slack against a fake Web API, WhatsApp, Messenger,
 e-mail intake, the web widget); after start-up and after ``--messages`` widget conversations
 in en/sv/lv plus Telegram messages, the process's VmRSS and peak VmHWM from /proc.
@@ -116,7 +119,7 @@ async def _widget_conversation(http: aiohttp.ClientSession, url: str, locale: st
 
 
 async def _wait_up(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(600):
+    for _ in range(3000):
         try:
             async with http.get(f"{url}/healthz") as response:
                 if response.status == 200:
@@ -124,10 +127,30 @@ async def _wait_up(http: aiohttp.ClientSession, url: str) -> None:
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
-    raise TimeoutError("crmbot run did not come up in 60 s")
+    raise TimeoutError("crmbot run did not come up in 300 s")
 
 
-async def server(messages: int) -> dict[str, Any]:
+def big_kb(data: Path, entries: int, target: Path) -> Path:
+    """``entries`` entries of three wordings from BANKING77 train (words dropped beyond it)."""
+    import csv
+    import random
+
+    rows = list(csv.reader((data / "raw/banking77/train.csv").open(encoding="utf-8")))[1:]
+    rng = random.Random(7)
+    with target.open("w", encoding="utf-8") as out:
+        for k in range(entries):
+            texts = []
+            for i in range(3 * k, 3 * k + 3):
+                words = rows[i % len(rows)][0].split()
+                if i >= len(rows):
+                    words = [w for w in words if rng.random() > 0.2] or words
+                texts.append(" ".join(words))
+            out.write(json.dumps({"id": f"e{k}", "locale": "en", "question": texts[0],
+                                  "phrasings": texts[1:], "answer": f"Answer {k}."}) + "\n")
+    return target
+
+
+async def server(messages: int, kb: Path | None = None) -> dict[str, Any]:
     telegram, slack = FakeTelegram(), FakeSlack(token="xoxb-bench")
     await telegram.start()
     slack_url = await slack.start()
@@ -147,6 +170,8 @@ async def server(messages: int) -> dict[str, Any]:
             CRMBOT_SMTP_HOST="127.0.0.1", CRMBOT_SMTP_PORT=str(free_port()),
             CRMBOT_SMTP_SECURITY="none", CRMBOT_SMTP_LISTEN_PORT=str(free_port()),
         )
+        if kb is not None:
+            env["CRMBOT_KB_SEED"] = str(kb)
         process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
             [CRMBOT, "run"], env=env, stdout=subprocess.DEVNULL,
             stderr=open(Path(tmp) / "run.log", "wb"),  # noqa: SIM115
@@ -179,9 +204,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--messages", type=int, default=30)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--entries", type=int, help="serve a KB of this many entries")
+    parser.add_argument("--data", type=Path, help="the FAQ benchmark data (for --entries)")
+    parser.add_argument("--server-only", action="store_true")
     args = parser.parse_args()
-    result = {"cli s": cli(args.runs), "server": asyncio.run(server(args.messages)),
-              "load": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = big_kb(args.data, args.entries, Path(tmp) / "kb.jsonl") if args.entries else None
+        result = {"cli s": {} if args.server_only else cli(args.runs),
+                  "server": asyncio.run(server(args.messages, kb)), "load": os.getloadavg()[0]}
     if args.json:
         print(json.dumps(result))
         return

@@ -102,6 +102,7 @@ class Settings(BaseSettings):
 
     report_assumed_hours: float = Field(default=24.0, gt=0, le=720)
     report_slack_channel: str | None = None
+    report_locale: Literal["en", "sv", "lv"] | None = None
     report_slack_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     report_slack_time: str = "08:00"
 

@@ -229,12 +229,58 @@ async def test_html_pdf_and_csv(report: Report, tmp_path: Path) -> None:
                                       "by_agent.csv", "reasons.csv", "daily.csv",
                                       "top_kb.csv", "gaps.csv", "help_center.csv", "sla.csv"}
     headline = (tmp_path / "csv" / "headline.csv").read_text().splitlines()
-    assert "deflection_rate,30.0,0.0" in headline
-    assert "nps,25.0," in headline
+    assert headline[0] == "Metric,This period,Previous period"
+    assert "Deflection rate,30.0,0.0" in headline
+    assert "NPS,25.0," in headline
     by_agent = (tmp_path / "csv" / "by_agent.csv").read_text().splitlines()[0]
     assert by_agent.startswith("Agent,Tickets opened,Tickets solved,First response, median") \
         or by_agent.startswith('Agent,Tickets opened,Tickets solved,"First response, median')
     assert "_" not in by_agent, "people read these headings, not column names"
+
+
+async def test_every_text_a_report_shows_is_translated(
+    report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever English text any output asks to translate has a Swedish and a Latvian one."""
+    from handlers.reports import i18n
+
+    asked: set[str] = set()
+
+    def recording(locale: str) -> i18n.Translate:
+        def tr(text: str) -> str:
+            asked.add(text)
+            return text
+        return tr
+
+    monkeypatch.setattr(render, "translator", recording)
+    render.html(report, "sv")
+    render.pdf(report, tmp_path / "r.pdf", "sv")
+    render.write_csv(report, tmp_path / "csv", "sv")
+    render.summary_text(report, "https://x.example/r", "sv")
+    assert len(asked) > 80
+    for locale in ("sv", "lv"):
+        missing = sorted(asked - set(i18n.catalog(locale)))
+        assert missing == [], f"{locale}: {missing}"
+
+
+async def test_a_swedish_and_a_latvian_report(report: Report, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    page = render.html(report, "sv")
+    assert '<html lang="sv">' in page and "<h1>Kundtjänstrapport</h1>" in page
+    assert "Andel lösta av boten" in page and "Deflection rate" not in page
+    assert "Kontakter per dag" in page  # the chart's title, as its alt text
+    files = render.write_csv(report, tmp_path / "sv", "sv")
+    by_agent = (tmp_path / "sv" / "by_agent.csv").read_text("utf-8").splitlines()[0]
+    assert by_agent.startswith("Handläggare,Öppnade ärenden,Lösta ärenden"), by_agent
+    assert files
+    render.pdf(report, tmp_path / "lv.pdf", "lv")
+    pdf = pdfium.PdfDocument(tmp_path / "lv.pdf")
+    first = pdf[0].get_textpage().get_text_range()
+    assert "Klientu apkalpošanas pārskats" in first and "Rādītājs" in first
+    pdf.close()
+    text = render.summary_text(report, "https://x.example/r", "lv")
+    assert text.startswith("*Klientu apkalpošanas pārskats ") and "Viss pārskats:" in text
 
 
 async def test_an_empty_period_draws_a_note_not_a_broken_axis(engine: AsyncEngine) -> None:
@@ -321,8 +367,19 @@ async def test_api_and_admin_page(db_url: str, engine: AsyncEngine) -> None:
             page = await resp.text()
             assert "script-src" not in resp.headers["Content-Security-Policy"]
         assert page.count("data:image/png;base64,") == 4
-        assert 'href="/admin/reports.pdf?since=2026-03-23&amp;until=2026-03-29"' in page or \
-            'href="/admin/reports.pdf?since=2026-03-23&until=2026-03-29"' in page
+        assert 'href="/admin/reports.pdf?since=2026-03-23&until=2026-03-29&lang=en"' in page
+        async with http.get("/admin/reports" + query + "&lang=lv") as resp:
+            latvian = await resp.text()
+        assert '<html lang="lv">' in latvian and "Klientu apkalpošanas pārskats" in latvian
+        assert '<option value="lv" selected>' in latvian
+        assert 'reports.zip?since=2026-03-23&until=2026-03-29&lang=lv"' in latvian
+        async with http.get("/admin/reports.zip" + query + "&lang=sv") as resp:
+            import zipfile
+
+            swedish = zipfile.ZipFile(io.BytesIO(await resp.read()))
+            assert swedish.read("headline.csv").decode().startswith("Mått,Denna period")
+        async with http.get("/admin/reports" + query + "&lang=xx") as resp:
+            assert '<html lang="en">' in await resp.text()  # unknown: the configured one
         async with http.get("/admin/reports.pdf" + query) as resp:
             assert resp.status == 200
             assert (await resp.read()).startswith(b"%PDF")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from handlers.reports.i18n import Translate
 from handlers.reports.model import HEADLINE, Value
+
+
+def _same(text: str) -> str:
+    return text
 
 DASH = "–"
 
@@ -25,21 +30,30 @@ COLUMN_LABELS = {
 }
 
 
-def column_label(column: str) -> str:
-    return COLUMN_LABELS.get(column, column.replace("_", " ").capitalize())
+#: Cell values that are internal names, shown by a label (SLA event kinds); CSV keeps the names.
+VALUE_LABELS = {
+    "first_response_breach": "First response target missed",
+    "resolution_breach": "Resolution target missed",
+    "first_response_warning": "First response target nearly missed",
+    "resolution_warning": "Resolution target nearly missed",
+}
 
 
-def duration(seconds: float) -> str:
+def column_label(column: str, tr: Translate = _same) -> str:
+    return tr(COLUMN_LABELS.get(column, column.replace("_", " ").capitalize()))
+
+
+def duration(seconds: float, tr: Translate = _same) -> str:
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours / 24:.1f} days"
+        return tr("{hours} h {minutes} min").format(hours=hours, minutes=f"{minutes:02d}")
+    return tr("{days} days").format(days=f"{hours / 24:.1f}")
 
 
-def value(key: str, v: Value) -> str:
+def value(key: str, v: Value, tr: Translate = _same) -> str:
     if v is None:
         return DASH
     unit = HEADLINE.get(key, ("", "n"))[1]
@@ -48,33 +62,35 @@ def value(key: str, v: Value) -> str:
     if unit == "%":
         return f"{v:.1f}%"
     if unit == "s":
-        return duration(float(v))
+        return duration(float(v), tr)
     if unit == "score":
         return f"{v:.1f}" if isinstance(v, float) else str(v)
     return f"{v:,}".replace(",", " ") if isinstance(v, int) else f"{v:.1f}"
 
 
-def cell(column: str, v: Value) -> str:
+def cell(column: str, v: Value, tr: Translate = _same) -> str:
     """A table cell: columns ending in _s are durations, rate/csat columns percentages."""
     if v is None:
         return DASH
+    if isinstance(v, str) and v in VALUE_LABELS:
+        return tr(VALUE_LABELS[v])
     if isinstance(v, float):
         if column.endswith("_s"):
-            return duration(v)
+            return duration(v, tr)
         if column.endswith("rate") or column == "csat":
             return f"{v:.1f}%"
         return f"{v:.1f}"
     return str(v)
 
 
-def change(key: str, now: Value, before: Value) -> str:
+def change(key: str, now: Value, before: Value, tr: Translate = _same) -> str:
     """"+12.0%" for counts and rates, "+5 min" for durations, "–" when not comparable."""
     if not isinstance(now, int | float) or not isinstance(before, int | float):
         return DASH
     unit = HEADLINE.get(key, ("", "n"))[1]
     diff = float(now) - float(before)
     if unit == "s":
-        return ("+" if diff >= 0 else "−") + duration(abs(diff))
+        return ("+" if diff >= 0 else "−") + duration(abs(diff), tr)
     if unit in ("%", "score"):
         return f"{diff:+.1f}" + (" pp" if unit == "%" else "")
     if before == 0:

@@ -27,7 +27,7 @@ from bot.messages import OutboundMessage
 from bot.timeofday import parse_time
 from handlers.reports.period import local_days
 from handlers.reports.render import summary_text
-from handlers.reports.service import make_report, options_for
+from handlers.reports.service import make_report, options_for, report_locale
 from storage import outbox
 from storage.models import OutboxItem, utcnow
 from storage.sql import advisory_xact_lock
@@ -76,7 +76,8 @@ async def post_if_due(sessions: async_sessionmaker[AsyncSession], settings: Sett
     link = settings.public_url.rstrip("/") + (
         f"/admin/reports?since={period.first_day}&until={period.last_day}")
     message = OutboundMessage(channel="slack", chat_id=channel,
-                              text=summary_text(report, link), meta={"slack_op": "post"})
+                              text=summary_text(report, link, report_locale(settings)),
+                              meta={"slack_op": "post"})
     async with sessions.begin() as session:
         if not await advisory_xact_lock(session, LOCK, 0):
             return False  # another process is queueing it right now

@@ -23,6 +23,11 @@ def options_for(settings: Settings) -> Options:
                    csat_survey=settings.csat_survey)
 
 
+def report_locale(settings: Settings) -> str:
+    """The language reports are written in: CRMBOT_REPORT_LOCALE, else the default locale."""
+    return settings.report_locale or settings.default_locale
+
+
 def period_for(settings: Settings, since: str | None, until: str | None,
                now: datetime | None = None) -> Period:
     """Dates are local days of the business-hours ``default`` team's time zone."""

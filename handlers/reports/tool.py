@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from handlers.reports.model import Report
-from handlers.reports.service import make_report, period_for
+from handlers.reports.service import make_report, period_for, report_locale
 
 
 def add_arguments(rep: argparse.ArgumentParser) -> None:
@@ -28,6 +28,8 @@ def add_arguments(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--rebuild-rollup", action="store_true",
                      help="rebuild the conversation-day roll-up first (after a tz database "
                           "update; a change of time zone rebuilds it by itself)")
+    rep.add_argument("--locale", choices=("en", "sv", "lv"),
+                     help="language of the HTML, PDF and CSV (default: CRMBOT_REPORT_LOCALE)")
     rep.set_defaults(func=cmd_report)
 
 
@@ -39,16 +41,17 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if target is not None and not target.parent.is_dir():
             raise ValueError(f"{target}: the directory {target.parent} does not exist")
     report = asyncio.run(_build(settings, period, args.rebuild_rollup))
+    locale = args.locale or report_locale(settings)
     if args.html:
-        args.html.write_text(render.html(report), encoding="utf-8")
+        args.html.write_text(render.html(report, locale), encoding="utf-8")
     if args.pdf:
-        render.pdf(report, args.pdf)
+        render.pdf(report, args.pdf, locale)
     if args.csv:
-        render.write_csv(report, args.csv)
+        render.write_csv(report, args.csv, locale)
     if args.json:
         print(render.to_json(report))
     elif not (args.html or args.pdf or args.csv):
-        _print(report)
+        _print(report, locale)
     return 0
 
 
@@ -64,12 +67,12 @@ async def _build(settings: Settings, period: object, rebuild: bool = False) -> R
         return await make_report(sessions, settings, period)
 
 
-def _print(report: Report) -> None:
+def _print(report: Report, locale: str) -> None:
     from handlers.reports import render
 
     out = sys.stdout
     out.write(f"Report {report.period.label()} ({report.period.tz.key}); "
               f"previous {report.previous.label()}\n")
-    for row in render.headline_rows(report):
+    for row in render.headline_rows(report, locale):
         out.write(f"  {row['label']:<45} {row['value']:>14}  (before {row['before']}, "
                   f"{row['change']})\n")

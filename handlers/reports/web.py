@@ -22,7 +22,7 @@ from bot.web.admin.render import nav_html
 from handlers.reports import render, schedule
 from handlers.reports.model import Report
 from handlers.reports.period import Period
-from handlers.reports.service import make_report, period_for
+from handlers.reports.service import make_report, period_for, report_locale
 
 PAGE_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -31,8 +31,16 @@ HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "DENY",
            "Cache-Control": "no-store"}
 PERIOD_PARAMS = (
     Param("since", description="first local day, YYYY-MM-DD (default: 7 days before until)"),
-    Param("until", description="last local day, inclusive (default: yesterday)"),
+    Param("until", description="last local day, inclusive (default: today)"),
 )
+#: Report languages, and their names in the picker of the admin page.
+LANGUAGES = {"en": "English", "sv": "Svenska", "lv": "Latviešu"}
+
+
+def _locale(request: web.Request) -> str:
+    """``?lang=`` when it names a report language, else CRMBOT_REPORT_LOCALE's."""
+    wanted = request.query.get("lang", "")
+    return wanted if wanted in LANGUAGES else report_locale(request.app[CORE].settings)
 
 
 def _period(request: web.Request) -> Period:
@@ -64,16 +72,8 @@ async def admin_page(request: web.Request) -> web.Response:
         report = await _report(request)
     except ApiError as exc:
         return _page_error(exc)
-    body = await asyncio.to_thread(render.html, report)
-    query = f"since={report.period.first_day}&until={report.period.last_day}"
-    links = (f'<p class="note"><a href="/admin/reports.pdf?{query}">PDF</a> · '
-             f'<a href="/admin/reports.zip?{query}">CSV (zip)</a> · '
-             '<a href="/admin/">back to admin</a></p>\n'
-             '<form method="get" action="/admin/reports" class="note">'
-             f'From <input type="date" name="since" value="{report.period.first_day}"> '
-             f'to <input type="date" name="until" value="{report.period.last_day}"> '
-             '<button type="submit">Show</button></form>')
-    body = body.replace("<h2>All figures</h2>", links + "\n<h2>All figures</h2>", 1)
+    locale = _locale(request)
+    body = await asyncio.to_thread(render.html, report, locale, _controls(report, locale))
     body = body.replace("<body>", "<body>\n" + nav_html(request.path, True), 1)
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers=HEADERS)
 
@@ -83,7 +83,7 @@ async def admin_pdf(request: web.Request) -> web.Response:
         report = await _report(request)
     except ApiError as exc:
         return _page_error(exc)
-    data = await asyncio.to_thread(render.pdf_bytes, report)
+    data = await asyncio.to_thread(render.pdf_bytes, report, _locale(request))
     return web.Response(body=data, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="report-{report.period.first_day}.pdf"',
         "Cache-Control": "no-store"})
@@ -94,16 +94,32 @@ async def admin_zip(request: web.Request) -> web.Response:
         report = await _report(request)
     except ApiError as exc:
         return _page_error(exc)
-    data = await asyncio.to_thread(_csv_zip, report)
+    data = await asyncio.to_thread(_csv_zip, report, _locale(request))
     return web.Response(body=data, content_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="report-{report.period.first_day}.zip"',
         "Cache-Control": "no-store"})
 
 
-def _csv_zip(report: Report) -> bytes:
+def _controls(report: Report, locale: str) -> str:
+    """Downloads and the period and language form of the admin page (the admin UI's English)."""
+    query = f"since={report.period.first_day}&until={report.period.last_day}&lang={locale}"
+    options = "".join(
+        f'<option value="{code}"{" selected" if code == locale else ""}>{name}</option>'
+        for code, name in LANGUAGES.items())
+    return (f'<p class="note"><a href="/admin/reports.pdf?{query}">PDF</a> · '
+            f'<a href="/admin/reports.zip?{query}">CSV (zip)</a> · '
+            '<a href="/admin/">back to admin</a></p>\n'
+            '<form method="get" action="/admin/reports" class="note">'
+            f'From <input type="date" name="since" value="{report.period.first_day}"> '
+            f'to <input type="date" name="until" value="{report.period.last_day}"> '
+            f'<label>Language <select name="lang">{options}</select></label> '
+            '<button type="submit">Show</button></form>')
+
+
+def _csv_zip(report: Report, locale: str) -> bytes:
     buf = io.BytesIO()
     with TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in render.write_csv(report, Path(tmp)):
+        for path in render.write_csv(report, Path(tmp), locale):
             zf.write(path, path.name)
     return buf.getvalue()
 
