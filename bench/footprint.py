@@ -151,52 +151,67 @@ def big_kb(data: Path, entries: int, target: Path) -> Path:
 
 
 async def server(messages: int, kb: Path | None = None) -> dict[str, Any]:
+    """Memory of a first start (schema, seed, matcher built) and of a restart on the same data
+    (matcher and lemma tries loaded from CRMBOT_CACHE_DIR)."""
     telegram, slack = FakeTelegram(), FakeSlack(token="xoxb-bench")
     await telegram.start()
     slack_url = await slack.start()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = _env(
-            Path(tmp), CRMBOT_HTTP_PORT=str(port),
-            CRMBOT_TELEGRAM_TOKEN=telegram.token, CRMBOT_TELEGRAM_API_URL=telegram.url,
-            CRMBOT_SLACK_BOT_TOKEN="xoxb-bench", CRMBOT_SLACK_SIGNING_SECRET="s" * 32,
-            CRMBOT_SLACK_API_URL=slack_url, CRMBOT_SLACK_SUPPORT_CHANNEL="C0SUPPORT",
-            CRMBOT_WHATSAPP_TOKEN="wa-bench-token", CRMBOT_WHATSAPP_PHONE_NUMBER_ID="1234",
-            CRMBOT_WHATSAPP_APP_SECRET="a" * 32, CRMBOT_WHATSAPP_VERIFY_TOKEN="v" * 16,
-            CRMBOT_MESSENGER_PAGE_TOKEN="fb-bench-token", CRMBOT_MESSENGER_APP_SECRET="b" * 32,
-            CRMBOT_MESSENGER_VERIFY_TOKEN="w" * 16,
-            CRMBOT_EMAIL_FROM="support@shop.example", CRMBOT_EMAIL_INBOUND_TOKEN="e" * 16,
-            CRMBOT_SMTP_HOST="127.0.0.1", CRMBOT_SMTP_PORT=str(free_port()),
-            CRMBOT_SMTP_SECURITY="none", CRMBOT_SMTP_LISTEN_PORT=str(free_port()),
-        )
-        if kb is not None:
-            env["CRMBOT_KB_SEED"] = str(kb)
-        process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
-            [CRMBOT, "run"], env=env, stdout=subprocess.DEVNULL,
-            stderr=open(Path(tmp) / "run.log", "wb"),  # noqa: SIM115
-        )
-        try:
-            async with aiohttp.ClientSession() as http:
-                await _wait_up(http, url)
-                await asyncio.sleep(2)
-                started = _rss(process.pid)
-                for number in range(messages):
-                    locale = ("en", "sv", "lv")[number % 3]
-                    await _widget_conversation(http, url, locale)
-                    telegram.push_message(1000 + number, QUESTIONS[locale][0],
-                                          language_code=locale)
-                await asyncio.sleep(3)
-                after = _rss(process.pid)
-        finally:
-            process.terminate()
-            process.wait(10)
-            await telegram.close()
-            await slack.close()
-        if process.returncode not in (0, -15):
-            raise RuntimeError((Path(tmp) / "run.log").read_text()[-2000:])
-    return {"after start MB": started["VmRSS"], "after messages MB": after["VmRSS"],
-            "peak MB": after["VmHWM"], "conversations": messages, "telegram": len(telegram.sent())}
+    result: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = _env(
+                Path(tmp), CRMBOT_HTTP_PORT=str(free_port()),
+                CRMBOT_TELEGRAM_TOKEN=telegram.token, CRMBOT_TELEGRAM_API_URL=telegram.url,
+                CRMBOT_SLACK_BOT_TOKEN="xoxb-bench", CRMBOT_SLACK_SIGNING_SECRET="s" * 32,
+                CRMBOT_SLACK_API_URL=slack_url, CRMBOT_SLACK_SUPPORT_CHANNEL="C0SUPPORT",
+                CRMBOT_WHATSAPP_TOKEN="wa-bench-token", CRMBOT_WHATSAPP_PHONE_NUMBER_ID="1234",
+                CRMBOT_WHATSAPP_APP_SECRET="a" * 32, CRMBOT_WHATSAPP_VERIFY_TOKEN="v" * 16,
+                CRMBOT_MESSENGER_PAGE_TOKEN="fb-bench-token",
+                CRMBOT_MESSENGER_APP_SECRET="b" * 32, CRMBOT_MESSENGER_VERIFY_TOKEN="w" * 16,
+                CRMBOT_EMAIL_FROM="support@shop.example", CRMBOT_EMAIL_INBOUND_TOKEN="e" * 16,
+                CRMBOT_SMTP_HOST="127.0.0.1", CRMBOT_SMTP_PORT=str(free_port()),
+                CRMBOT_SMTP_SECURITY="none", CRMBOT_SMTP_LISTEN_PORT=str(free_port()),
+            )
+            if kb is not None:
+                env["CRMBOT_KB_SEED"] = str(kb)
+            for run in ("first start", "restart"):
+                for key, value in (await _serve(env, Path(tmp), messages, telegram)).items():
+                    result[f"{run}: {key}"] = value
+    finally:
+        await telegram.close()
+        await slack.close()
+    return result | {"conversations": messages, "telegram replies": len(telegram.sent())}
+
+
+async def _serve(
+    env: dict[str, str], tmp: Path, messages: int, telegram: FakeTelegram
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{env['CRMBOT_HTTP_PORT']}"
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
+        [CRMBOT, "run"], env=env, stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "run.log", "ab"),  # noqa: SIM115
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            started = time.perf_counter()
+            await _wait_up(http, url)
+            up = time.perf_counter() - started
+            await asyncio.sleep(2)
+            idle = _rss(process.pid)
+            for number in range(messages):
+                locale = ("en", "sv", "lv")[number % 3]
+                await _widget_conversation(http, url, locale)
+                telegram.push_message(1000 + number, QUESTIONS[locale][0],
+                                      language_code=locale)
+            await asyncio.sleep(3)
+            after = _rss(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+    if process.returncode not in (0, -15):
+        raise RuntimeError((tmp / "run.log").read_text()[-2000:])
+    return {"up s": round(up, 1), "idle MB": idle["VmRSS"], "after messages MB": after["VmRSS"],
+            "peak MB": after["VmHWM"]}
 
 
 def main() -> None:
@@ -218,7 +233,7 @@ def main() -> None:
     for name, seconds in result["cli s"].items():
         print(f"{name:22} {seconds:6.2f} s")
     for name, value in result["server"].items():
-        print(f"server {name:15} {value}")
+        print(f"server {name:30} {value}")
 
 
 if __name__ == "__main__":

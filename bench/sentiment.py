@@ -3,8 +3,9 @@
     python bench/sentiment.py [DATA_DIR]
 
 DATA_DIR defaults to tests/data/reviews: ``{en,sv,lv}.jsonl`` is the development set (the
-rules were tuned on it), ``heldout/`` was written after the rules were frozen. Prints one
-Markdown table with both (docs/benchmarks.md).
+rules were tuned on it), ``heldout/`` was written after the rules were frozen (the review model
+is fitted on both), ``unseen/`` was never fitted or tuned on. Prints one Markdown table, the
+lexicon alone and lexicon + model side by side (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,21 +19,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot import sentiment
 
 
-def figures(path: Path) -> tuple[int, float, float]:
+def figures(path: Path, model: bool) -> tuple[int, float, float]:
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-    recall, precision = sentiment.measure([(r["text"], bool(r["negative"])) for r in rows])
+    recall, precision = sentiment.measure(
+        [(r["text"], bool(r["negative"])) for r in rows], model=model)
     return len(rows), recall, precision
 
 
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else (
         Path(__file__).resolve().parents[1] / "tests" / "data" / "reviews")
-    print("| set | language | reviews | recall (negative) | precision |")
+    print("| set | language | reviews | lexicon: recall / precision "
+          "| lexicon + model: recall / precision |")
     print("|---|---|---|---|---|")
-    for name, folder in (("development", root), ("held out", root / "heldout")):
+    for name, folder in (("development (model fitted)", root),
+                         ("held out (model fitted)", root / "heldout"),
+                         ("unseen", root / "unseen")):
         for language in ("en", "sv", "lv"):
-            n, recall, precision = figures(folder / f"{language}.jsonl")
-            print(f"| {name} | {language} | {n} | {recall:.0%} | {precision:.0%} |")
+            n, recall, precision = figures(folder / f"{language}.jsonl", model=False)
+            _, both_recall, both_precision = figures(folder / f"{language}.jsonl", model=True)
+            print(f"| {name} | {language} | {n} | {recall:.0%} / {precision:.0%} "
+                  f"| {both_recall:.0%} / {both_precision:.0%} |")
     return 0
 
 

@@ -11,6 +11,7 @@ knowledge base.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -76,7 +77,9 @@ async def intake_item(ctx: Context) -> bool:
     if not isinstance(item, dict):
         return True  # nothing to file; never answer on the intake channel
     locale = normalise_locale(item.get("language")) or ctx.locale
-    verdict = sentiment.classify(str(item.get("text") or ""), item.get("rating"))
+    # the review model may run (~10-20 ms): off the event loop
+    verdict = await asyncio.to_thread(
+        sentiment.classify, str(item.get("text") or ""), item.get("rating"))
     row = _row(ctx, item, verdict, item.get("language") or ctx.locale)
     if verdict != "negative":
         return True
@@ -114,7 +117,7 @@ async def feedback_form(ctx: Context) -> bool:
         return False
     rating = item.get("rating")
     low = isinstance(rating, int) and rating <= LOW_RATING
-    verdict = sentiment.classify(str(item.get("text") or ""), rating)
+    verdict = await asyncio.to_thread(sentiment.classify, str(item.get("text") or ""), rating)
     row = _row(ctx, item, verdict, ctx.locale)
     if not low:
         ctx.reply(ctx.t("feedback_thanks"))

@@ -196,4 +196,4 @@ async def test_rate_limited_with_retry_after(db_url: str) -> None:
     ("not bad", None, "neutral"),
 ])
 def test_sentiment_lexicon(text: str, rating: int | None, expected: str) -> None:
-    assert sentiment.classify(text, rating) == expected
+    assert sentiment.classify(text, rating, model=False) == expected

@@ -3,7 +3,9 @@
 ``tests/data/reviews/{en,sv,lv}.jsonl`` (50 each, 25 negative) is the development set: the
 lexicon and the negation/intensifier rules were adjusted while looking at it, so its figures
 are a regression guard, not an estimate. ``heldout/`` (20 each) was written after the rules
-were frozen and is never tuned on; bench/sentiment.py prints both (docs/benchmarks.md).
+were frozen; the review model (bot/review_model.py) is fitted on both. ``unseen/`` (30 each,
+15 negative) was written before any model was measured on it and is never fitted or tuned on:
+it is the estimate. bench/sentiment.py prints all three (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,10 +20,44 @@ from bot import sentiment
 DATA = Path(__file__).resolve().parent / "data" / "reviews"
 
 
-def figures(path: Path) -> tuple[int, float, float]:
+def _rows(path: Path) -> list[tuple[str, bool]]:
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-    recall, precision = sentiment.measure([(r["text"], bool(r["negative"])) for r in rows])
+    return [(str(r["text"]), bool(r["negative"])) for r in rows]
+
+
+def figures(path: Path, model: bool = True) -> tuple[int, float, float]:
+    rows = _rows(path)
+    recall, precision = sentiment.measure(rows, model=model)
     return len(rows), recall, precision
+
+
+def test_unseen_reviews_recall_and_precision() -> None:
+    """The issue's goal (recall >= 90 % at precision >= 85 %) on reviews nothing was fitted on."""
+    rows = [row for language in ("en", "sv", "lv")
+            for row in _rows(DATA / "unseen" / f"{language}.jsonl")]
+    assert len(rows) == 90 and sum(truth for _, truth in rows) == 45
+    recall, precision = sentiment.measure(rows)
+    assert recall >= 0.9 and precision >= 0.85, (recall, precision)
+    for language in ("en", "sv", "lv"):
+        _, recall, precision = figures(DATA / "unseen" / f"{language}.jsonl")
+        assert recall >= 0.9 and precision >= 0.8, (language, recall, precision)
+
+
+def test_the_lexicon_alone_is_never_wrong_when_it_fires() -> None:
+    """Its precision is why it decides first; the model is asked only where it is silent."""
+    for folder in ("", "heldout", "unseen"):
+        for language in ("en", "sv", "lv"):
+            _, recall, precision = figures(DATA / folder / f"{language}.jsonl", model=False)
+            assert precision == 1.0 and recall >= 0.4, (folder, language, recall)
+
+
+def test_without_the_model_the_lexicon_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import review_model
+
+    monkeypatch.setattr(review_model, "embedder", lambda: None)
+    text = "Delivery was supposed to take 2 days, it took 12."
+    assert review_model.negative_probability(text) is None
+    assert sentiment.classify(text) == "neutral"
 
 
 @pytest.mark.parametrize("language", ["en", "sv", "lv"])
@@ -41,7 +77,7 @@ def test_development_set_recall_and_precision(language: str) -> None:
     ("Not happy. Good packaging though.", "neutral"),  # the clauses weigh each other out
 ])
 def test_negation_stays_in_its_clause(text: str, expected: str) -> None:
-    assert sentiment.classify(text) == expected
+    assert sentiment.classify(text, model=False) == expected
 
 
 def test_intensifiers_make_words_stronger() -> None:
