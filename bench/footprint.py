@@ -1,7 +1,7 @@
 """Start-up time of the CLI and memory of the server, as a new user meets them (issue 32).
 
     .venv/bin/python bench/footprint.py [--runs 5] [--messages 30] [--json]
-        [--entries 10000 --data ../shared/bench/faq] [--server-only]
+        [--entries 10000 --data ../shared/bench/faq] [--server-only | --chat-only]
 
 CLI: each command is a fresh process on a fresh SQLite database holding the sample KB (one
 untimed run first creates it and its matcher cache, as the first start of a real install does).
@@ -214,6 +214,24 @@ async def _serve(
             "peak MB": after["VmHWM"]}
 
 
+def big_chat(data: Path, entries: int) -> dict[str, float]:
+    """A KB of ``entries`` (three wordings each) imported, then two ``crmbot chat`` calls with
+    one question: the first builds and stores the matcher, the second loads it. Wall seconds
+    and peak RSS (MB) of each process, from /usr/bin/time."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _env(Path(tmp), CRMBOT_KB_SEED="")
+        kb = big_kb(data, entries, Path(tmp) / "kb.jsonl")
+        for name, args, stdin in (("kb import", ["kb", "import", str(kb)], ""),
+                                  ("chat, first (builds)", ["chat"], "where is my card?\n"),
+                                  ("chat, second (loads)", ["chat"], "where is my card?\n")):
+            proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", CRMBOT, *args], env=env,
+                                  input=stdin.encode(), capture_output=True, check=True)
+            seconds, kilobytes = proc.stderr.decode().strip().splitlines()[-1].split()
+            out[f"{name} s"], out[f"{name} MB"] = float(seconds), int(kilobytes) // 1024
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -222,7 +240,12 @@ def main() -> None:
     parser.add_argument("--entries", type=int, help="serve a KB of this many entries")
     parser.add_argument("--data", type=Path, help="the FAQ benchmark data (for --entries)")
     parser.add_argument("--server-only", action="store_true")
+    parser.add_argument("--chat-only", action="store_true",
+                        help="only import --entries and time two crmbot chat calls")
     args = parser.parse_args()
+    if args.chat_only:
+        print(json.dumps(big_chat(args.data, args.entries)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         kb = big_kb(args.data, args.entries, Path(tmp) / "kb.jsonl") if args.entries else None
         result = {"cli s": {} if args.server_only else cli(args.runs),

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_KB = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "sample_kb.yaml"
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     log_level: str = "INFO"
+
+    @field_validator("kb_seed", mode="before")
+    @classmethod
+    def _no_seed_when_empty(cls, value: object) -> object:
+        """CRMBOT_KB_SEED= (empty) means no seed, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _channels_complete(self) -> Settings:

@@ -43,3 +43,11 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("CRMBOT_HTTP_PORT=9091\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().http_port == 9091
+
+
+def test_an_empty_kb_seed_means_no_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/configuration.md: "empty to start with no KB" (it was read as the directory ".")."""
+    monkeypatch.setenv("CRMBOT_KB_SEED", "")
+    assert load_settings().kb_seed is None
+    monkeypatch.setenv("CRMBOT_KB_SEED", "  ")
+    assert load_settings().kb_seed is None
