@@ -65,7 +65,7 @@ def _check_feature_settings(settings: Settings) -> None:
     """Settings that only a feature or a channel can read: wrong ones are a start-up error,
     not a surprise at the first ticket or the first reply."""
     from bot.channels import review_webhooks
-    from handlers.assignment.rules import parse_rules
+    from handlers.tickets.assignment_rules import parse_rules
 
     try:
         parse_rules(settings.assign_rules)

@@ -23,7 +23,7 @@ class SupportDesk(Protocol):
     async def returned_to_bot(self, ctx: Context, ticket: Ticket, by: str) -> None:
         """The conversation went back to the bot."""
 
-    # Outcomes of staff actions (handlers/tickets.py); ``ref`` is what the desk put in the
+    # Outcomes of staff actions (handlers/tickets/staff.py); ``ref`` is what the desk put in the
     # staff event (who, and where in the desk the action happened).
 
     async def claimed(self, ctx: Context, ticket: Ticket, by: str) -> None:

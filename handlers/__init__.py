@@ -1,5 +1,6 @@
 """Platform-neutral conversation features, one module or package each, each with a ``router``
-(a package's is in its ``router`` module: surveys, broadcast)."""
+(a package's is in its ``router`` module: surveys, broadcast, assignment; tickets has one per
+module: escalation, human, staff, callback)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,11 @@ if TYPE_CHECKING:  # importing a feature's module must not import the runtime's 
 
 def default_routers() -> list[Router]:
     """Every shipped feature router; the dispatcher orders them by priority."""
-    from handlers import (
-        callback,
-        commands,
-        escalation,
-        faq,
-        feedback,
-        guard,
-        human,
-        identity,
-        intake,
-        smalltalk,
-        tickets,
-    )
-    from handlers.assignment import router as assignment
+    from handlers import commands, faq, feedback, guard, identity, intake, smalltalk
     from handlers.broadcast import router as broadcast
     from handlers.surveys import router as surveys
+    from handlers.tickets import assignment, callback, escalation, human
+    from handlers.tickets import staff as tickets
 
     return [
         intake.router,

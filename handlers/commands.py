@@ -7,7 +7,7 @@ from bot.dispatcher import Router
 from bot.handling import set_locale
 from bot.i18n import normalise_locale
 from bot.messages import parse_command
-from handlers import escalation
+from handlers.tickets import escalation
 
 router = Router("commands", priority=10)
 

@@ -6,7 +6,7 @@ from bot.context import Context
 from bot.dispatcher import Router
 from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from bot.messages import Button
-from handlers import escalation
+from handlers.tickets import escalation
 from knowledge.matcher import Candidate
 from storage import unanswered
 

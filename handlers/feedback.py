@@ -9,7 +9,8 @@ from __future__ import annotations
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.messages import Button
-from handlers import escalation, faq
+from handlers import faq
+from handlers.tickets import escalation
 from storage.models import Message, utcnow
 
 router = Router("feedback", priority=15)

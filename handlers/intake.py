@@ -19,7 +19,7 @@ from bot import sentiment
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.i18n import normalise_locale
-from handlers import escalation
+from handlers.tickets import escalation
 from storage.models import Ticket, utcnow
 from storage.models_feedback import Feedback
 from storage.ticket_states import OPEN

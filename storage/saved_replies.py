@@ -1,6 +1,6 @@
 """Saved replies: canned answers an agent sends by name (``!reply :refund_ok`` in Slack, the
 REST API or the admin UI), one text per locale, with placeholders filled at send time
-(handlers/tickets.py): ``{name}`` the customer's name, ``{ticket}`` the ticket number,
+(handlers/tickets/staff.py): ``{name}`` the customer's name, ``{ticket}`` the ticket number,
 ``{hours}`` when the team answers (business hours, on the customer's clock)."""
 
 from __future__ import annotations

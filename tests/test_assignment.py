@@ -1,4 +1,4 @@
-"""Automatic assignment of new tickets (handlers/assignment): rules, shifts, least-open."""
+"""Automatic assignment of new tickets (handlers/tickets/assignment.py): rules, shifts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bot.config import ConfigError
 from bot.context import Context
 from bot.core import Core
 from bot.desk import NullDesk
-from handlers.assignment.rules import parse_rules
+from handlers.tickets.assignment_rules import parse_rules
 from storage.models import Ticket
 from tests.conftest import make_settings
 from tests.test_conversation import Chat

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from handlers import callback
-from handlers.callback_parse import normalise_phone, parse_time, region_for
+from handlers.tickets import callback
+from handlers.tickets.callback_parse import normalise_phone, parse_time, region_for
 from storage.models import Conversation, Ticket
 from tests.slack_env import SUPPORT, SlackEnv, wait_for
 from tests.slack_env import slack_env as slack_env  # the fixture
@@ -137,7 +137,7 @@ async def test_callback_cancel_and_swedish_trigger(
 
 
 def test_a_national_number_is_read_in_the_other_shipped_countries_too() -> None:
-    from handlers.callback_parse import phone_in_any, regions_for
+    from handlers.tickets.callback_parse import phone_in_any, regions_for
 
     assert phone_in_any("070-123 45 67", regions_for("en")) == "+46701234567"
     assert phone_in_any("020 7946 0958", regions_for("sv")) == "+442079460958"

@@ -6,7 +6,7 @@ import pytest
 
 from bot.channels.slack.text import escape, reply_text, to_plain
 from bot.config import ConfigError, load_settings
-from handlers.escalation import matched_keyword
+from handlers.tickets.escalation import matched_keyword
 
 
 @pytest.mark.parametrize(

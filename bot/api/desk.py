@@ -3,7 +3,7 @@
 Reply to the customer, leave an internal note, claim, assign or transfer, set the priority,
 resolve, reopen, hand back to the bot. An action is not carried out here: it is stored as a
 staff event in the inbox of the ticket's conversation (storage/tickets.py), exactly like a
-Slack thread reply or button, and the same handlers (handlers/tickets.py) run it in order with
+Slack thread reply or button, and the same handlers (handlers/tickets/staff.py) run it in order with
 the customer's own messages, so the reply leaves through the same outbox. The answer is
 202 Accepted; an ``Idempotency-Key`` header makes a retried request a no-op (``duplicate``).
 """
@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.api.auth import principal
 from bot.api.base import ApiError, ApiRoute, Param, json_body, not_found, path_int
 from bot.keys import CORE
-from handlers import tickets
+from handlers.tickets import staff as tickets
 from storage import tickets as repo
 from storage.clean import clean_text
 

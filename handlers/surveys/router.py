@@ -21,10 +21,10 @@ from datetime import timedelta
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.messages import parse_command
-from handlers import escalation
 from handlers.surveys import answers, store
 from handlers.surveys.definitions import Question, Survey, pick
 from handlers.surveys.delivery import launch, render
+from handlers.tickets import escalation
 from storage import ticket_states as states
 from storage.models import Ticket
 from storage.models_surveys import SurveyRun

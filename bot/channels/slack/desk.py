@@ -200,7 +200,7 @@ class SlackDesk:
             elements.append(button("review_edit", self.t("desk_button_review_edit")))
         if ticket.assignee is None:
             elements.append(button("claim", self.t("desk_button_claim"), "primary"))
-        if ticket.reason == "callback":  # handlers/callback.py: "Called" resolves the ticket
+        if ticket.reason == "callback":  # handlers/tickets/callback.py: "Called" resolves it
             elements.append(button("called", self.t("desk_button_called"), "primary"))
         elements.append(button("resolve", self.t("desk_button_resolve")))
         elements.append(button("bot", self.t("desk_button_bot")))

@@ -5,8 +5,8 @@ Two questions, kept in ``ctx.state["callback"]`` so they survive restarts: the p
 (validated and normalised to E.164 with ``phonenumbers``; the default region follows the
 customer's language, or CRMBOT_CALLBACK_DEFAULT_REGION), then a preferred time ("tomorrow
 10:00", "14:30", "any time"), checked against the business hours (bot/hours.py). Then a ticket
-with reason ``callback`` is opened through :func:`handlers.escalation.escalate`, so it reaches
-the desk (Slack) like any escalation; the number and time are in the ticket's subject and in
+with reason ``callback`` is opened through :func:`handlers.tickets.escalation.escalate`, so it
+reaches the desk (Slack) like any escalation; the number and time are in the ticket's subject and in
 the transcript the desk shows. ``/cancel`` stops at any step; other commands keep working.
 The router runs before the commands (priority 9) so "/callback" and "/cancel" are its own.
 """
@@ -22,8 +22,8 @@ from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import HoursFileError, Team, hours_for, is_open, next_open
 from bot.messages import parse_command
-from handlers import escalation
-from handlers.callback_parse import parse_time, phone_in_any, regions_for
+from handlers.tickets import escalation
+from handlers.tickets.callback_parse import parse_time, phone_in_any, regions_for
 
 router = Router("callback", priority=9)
 STATE = "callback"

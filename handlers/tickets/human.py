@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers.escalation import open_ticket
 from handlers.identity import follows_open_ticket, wait_text
+from handlers.tickets.escalation import open_ticket
 
 router = Router("human", priority=30)
 TOLD = "told_waiting"  # the ticket whose customer was told that the team has their message

@@ -1,6 +1,6 @@
 """Pure parsing for call-back requests: phone numbers (E.164) and a preferred time.
 
-Kept apart from the conversation flow (handlers/callback.py) so both are easy to test alone.
+Kept apart from the conversation flow (handlers/tickets/callback.py) so both are easy to test alone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Assign a just-opened ticket to an agent on shift (rules.py), through the status machine.
+"""Assign a just-opened ticket to an agent on shift (assignment_rules.py), through the status machine.
 
 Runs on the "ticket_opened" event inside the transaction that opened the ticket, after the desk
 was told about it, so the desk shows the assignment in the ticket's thread like a claim.
@@ -14,8 +14,8 @@ from functools import cache
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import hours_for, is_open
-from handlers import escalation
-from handlers.assignment.rules import Rule, first_match, parse_rules
+from handlers.tickets import escalation
+from handlers.tickets.assignment_rules import Rule, first_match, parse_rules
 from storage import ticket_states as states
 from storage import tickets as repo
 from storage.models import Ticket

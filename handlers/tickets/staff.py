@@ -21,9 +21,10 @@ from typing import Any
 
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers import escalation, identity
-from handlers.assignment.router import pick, rules_of
-from handlers.assignment.rules import team_agents
+from handlers import identity
+from handlers.tickets import escalation
+from handlers.tickets.assignment import pick, rules_of
+from handlers.tickets.assignment_rules import team_agents
 from storage import feedback as feedback_repo
 from storage import saved_replies
 from storage import ticket_states as states
