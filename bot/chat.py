@@ -8,11 +8,14 @@ import uuid
 from concurrent.futures import Future
 from typing import TextIO
 
+from sqlalchemy import select
+
 from bot import language
 from bot.channels.terminal import CHAT_BANNER, TerminalChannel
 from bot.compose import build_core
 from bot.config import Settings
 from bot.core import Core
+from storage.models import Conversation
 
 
 async def chat(
@@ -51,7 +54,7 @@ async def _converse(
     core: Core, channel: TerminalChannel, stdin: TextIO, out: TextIO, chat_id: str,
     name: str | None, locale: str | None, first_line: Future[str] | None,
 ) -> None:
-    interactive = stdin.isatty()
+    interactive, told = stdin.isatty(), False
     if interactive and first_line is None:
         out.write(CHAT_BANNER)
     while True:
@@ -70,3 +73,20 @@ async def _converse(
         result = await core.ingest(message)
         await core.processor.process_conversation(result.conversation_id)
         await core.outbox.drain()
+        if not told and await _handed_over(core, result.conversation_id):
+            out.write(NO_DESK)
+            told = True
+
+
+#: Said once when a terminal conversation is handed to people: nobody is at a desk here.
+NO_DESK = ("(crmbot chat: no staff desk is connected to the terminal, so nobody will answer "
+           "this case here; the ticket is stored and shows in the admin UI. `crmbot run` with "
+           "Slack set up hands cases to your team: docs/channels/slack.md. Type /bot to talk "
+           "to the bot again.)\n")
+
+
+async def _handed_over(core: Core, conversation_id: int) -> bool:
+    async with core.sessions() as session:
+        mode = await session.scalar(
+            select(Conversation.mode).where(Conversation.id == conversation_id))
+    return mode == "human"

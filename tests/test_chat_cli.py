@@ -79,3 +79,9 @@ def test_on_a_terminal_the_prompt_comes_first_and_the_first_line_is_answered(
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         os.close(fd)
+
+
+def test_a_hand_over_in_the_terminal_says_no_desk_is_connected(tmp_path: Path) -> None:
+    out = _chat(tmp_path, "/human\nare you there?\nhello?\n")
+    assert "case #1" in out
+    assert out.count("no staff desk is connected to the terminal") == 1
