@@ -3,9 +3,11 @@
 ``tests/data/reviews/{en,sv,lv}.jsonl`` (50 each, 25 negative) is the development set: the
 lexicon and the negation/intensifier rules were adjusted while looking at it, so its figures
 are a regression guard, not an estimate. ``heldout/`` (20 each) was written after the rules
-were frozen; the review model (bot/review_model.py) is fitted on both. ``unseen/`` (50 each,
-25 negative, written in two batches before any model was measured on each) is never fitted or
-tuned on: it is the estimate. bench/sentiment.py prints all three (docs/benchmarks.md).
+were frozen; the review model (bot/review_model.py) is fitted on both and on ``train_extra/``
+(neutral questions, complaints asked as questions). ``unseen/`` (50 each) and ``fresh/`` (30
+each) are never fitted on; ``unseen/``'s false alarms showed the gap ``train_extra/`` fills, so
+``fresh/``, written before the refitted model was measured, is the estimate. bench/sentiment.py
+prints them all (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,22 +33,32 @@ def figures(path: Path, model: bool = True) -> tuple[int, float, float]:
     return len(rows), recall, precision
 
 
+def test_fresh_reviews_recall_and_precision() -> None:
+    """Issue 30's goal, recall >= 90 % at precision >= 85 %, on reviews written before the
+    model was measured on them and never fitted on (measured: 100 % / 93.8 %)."""
+    rows = [row for language in ("en", "sv", "lv")
+            for row in _rows(DATA / "fresh" / f"{language}.jsonl")]
+    assert len(rows) == 90 and sum(truth for _, truth in rows) == 45
+    recall, precision = sentiment.measure(rows)
+    assert recall >= 0.9 and precision >= 0.85, (recall, precision)
+    for language in ("en", "sv", "lv"):
+        _, recall, precision = figures(DATA / "fresh" / f"{language}.jsonl")
+        assert recall >= 0.9 and precision >= 0.85, (language, recall, precision)
+
+
 def test_unseen_reviews_recall_and_precision() -> None:
-    """On reviews nothing was fitted or tuned on: measured recall 97 %, precision 84.9 %
-    (issue 30 asks >= 90 % at >= 85 %); the bounds guard against regressions."""
+    """Never fitted on, but its false alarms (neutral questions) led to train_extra/: a
+    regression guard (measured 94.7 % / 97.3 %), not the estimate."""
     rows = [row for language in ("en", "sv", "lv")
             for row in _rows(DATA / "unseen" / f"{language}.jsonl")]
     assert len(rows) == 150 and sum(truth for _, truth in rows) == 75
     recall, precision = sentiment.measure(rows)
-    assert recall >= 0.9 and precision >= 0.8, (recall, precision)
-    for language in ("en", "sv", "lv"):
-        _, recall, precision = figures(DATA / "unseen" / f"{language}.jsonl")
-        assert recall >= 0.9 and precision >= 0.75, (language, recall, precision)
+    assert recall >= 0.9 and precision >= 0.85, (recall, precision)
 
 
 def test_the_lexicon_alone_is_never_wrong_when_it_fires() -> None:
     """Its precision is why it decides first; the model is asked only where it is silent."""
-    for folder in ("", "heldout", "unseen"):
+    for folder in ("", "heldout", "unseen", "fresh"):
         for language in ("en", "sv", "lv"):
             _, recall, precision = figures(DATA / folder / f"{language}.jsonl", model=False)
             assert precision == 1.0 and recall >= 0.4, (folder, language, recall)
