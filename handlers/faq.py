@@ -55,7 +55,7 @@ async def answer(ctx: Context) -> bool:
         return False
     ctx.state["last_question"] = ctx.text[:500]
     ctx.save_state()
-    result = ctx.services.kb.match(ctx.text, ctx.locale, limit=MAX_SUGGESTIONS)
+    result = await ctx.services.kb.amatch(ctx.text, ctx.locale, limit=MAX_SUGGESTIONS)
     best = result.best
     if best is not None and best.entry_id == ctx.state.pop("rejected_answer", None):
         ctx.save_state()  # they said it did not help, and ask again: a person should answer

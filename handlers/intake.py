@@ -53,13 +53,15 @@ def _row(ctx: Context, item: dict[str, Any], verdict: str, language: str | None)
     return row
 
 
-def _suggestion(ctx: Context, text: str, locale: str) -> tuple[str | None, str | None]:
+async def _suggestion(
+    ctx: Context, text: str, locale: str
+) -> tuple[str | None, str | None]:
     """The best KB answer to the complaint, as a draft for staff (None when nothing fits).
 
     Reviews are long and mix venting with the actual problem, which dilutes a match over the
     whole text; each sentence is matched too and the best score wins."""
     pieces = [text, *(part for part in SENTENCES.split(text) if part.strip())]
-    found = [ctx.services.kb.match(part, locale, limit=1).best for part in pieces[:6]]
+    found = [(await ctx.services.kb.amatch(part, locale, limit=1)).best for part in pieces[:6]]
     scored = [c for c in found if c is not None]
     best = max(scored, key=lambda c: c.score, default=None)
     if best is None or best.score < SUGGEST_MIN:
@@ -83,7 +85,7 @@ async def intake_item(ctx: Context) -> bool:
     row = _row(ctx, item, verdict, item.get("language") or ctx.locale)
     if verdict != "negative":
         return True
-    row.suggested_reply, row.suggested_entry_id = _suggestion(ctx, row.text, locale)
+    row.suggested_reply, row.suggested_entry_id = await _suggestion(ctx, row.text, locale)
     ticket = Ticket(
         conversation_id=ctx.conversation.id,
         customer_id=ctx.customer.id,

@@ -78,20 +78,30 @@ def held_out_trials(
     """Ask every fold's held-out wordings of a matcher built without them. In each fold a
     third of the entries leave the KB whole (out of scope) and every other entry with two or
     more wordings lends one of them, chosen in turn (in scope)."""
-    rng = random.Random(seed)
-    order = list(entries)
-    rng.shuffle(order)
-    folds = min(MAX_FOLDS, max(FOLDS, -(-TARGET_QUESTIONS // max(len(order), 1))))
     trials: list[Trial] = []
-    for fold in range(folds):
-        removed = {e.id for e in order[fold::folds]}
-        kept, questions = _fold(entries, removed, fold)
+    for kept, questions in held_out_folds(entries, seed):
         rank = factory(kept)
         for text, expected in questions:
             best, confidence = rank(text, locale)
             trials.append(Trial(confidence, expected is not None and best == expected,
                                 expected is not None))
     return trials
+
+
+def held_out_folds(
+    entries: Sequence[KBEntry], seed: int = 0
+) -> list[tuple[list[KBEntry], list[tuple[str, str | None]]]]:
+    """Each fold's KB and its questions (text, expected id; None: out of scope)."""
+    rng = random.Random(seed)
+    order = list(entries)
+    rng.shuffle(order)
+    folds = min(MAX_FOLDS, max(FOLDS, -(-TARGET_QUESTIONS // max(len(order), 1))))
+    return [_fold(entries, {e.id for e in order[fold::folds]}, fold) for fold in range(folds)]
+
+
+def sample(entries: Sequence[KBEntry], locale: str, seed: int = 0) -> list[KBEntry]:
+    """``locale``'s enabled entries, at most :data:`MAX_WORDINGS` wordings' worth."""
+    return _sample([e for e in entries if e.locale == locale and e.enabled], seed)
 
 
 def _fold(

@@ -40,6 +40,8 @@ log = logging.getLogger("crmbot.matcher")
 #: Chosen as the lowest expected cost with a wrong answer costing 4 and an abstention 1 (the
 #: customer picks a suggestion or is handed over); trade-off curve in docs/matching.md.
 DEFAULT_THRESHOLD = 0.7
+#: The matcher kinds build_matcher knows (CRMBOT_MATCHER).
+KINDS = ("default", "lexical", "fused", "semantic")
 
 # Logistic calibration of (best score, margin to the runner-up, share of the query's content words
 # the entry lacks, share no entry knows) into P(best is right): (bias, score, margin, uncovered,
@@ -106,9 +108,14 @@ def calibrate(
 class LexicalMatcher:
     """The default matcher: one :class:`LocaleIndex` per locale, customer's locale first.
 
+    ``embeds``: False; a subclass that runs a sentence encoder per query says True, and its
+    callers run ``match`` in a worker thread (bot/kb.py).
+
     With ``static`` (the default) and the vectors file installed, locales in
     :data:`~knowledge.static_vectors.VECTOR_LOCALES` add static-vector scores to the lexical one.
     """
+
+    embeds = False
 
     def __init__(
         self,
@@ -232,14 +239,19 @@ def build_matcher(
     """Build a matcher over ``entries``.
 
     ``kind``: "default" (lexical + static vectors), "lexical" (without the vectors: the default
-    before issue 11's third pass) or "semantic" (optional extra). Without a fixed
+    before issue 11's third pass), "fused" (default, then multilingual e5 where it is unsure:
+    knowledge/fusion.py) or "semantic" (optional extra). Without a fixed
     ``threshold``, each locale's threshold is fitted on the KB's own wordings at the cost of a
     wrong answer ``wrong_cost`` (knowledge/calibration.py).
     """
-    if kind not in ("default", "lexical", "semantic"):
+    if kind not in KINDS:
         raise ValueError(
-            f"unknown matcher kind {kind!r}: use 'default', 'lexical' or 'semantic'"
+            f"unknown matcher kind {kind!r}: use 'default', 'lexical', 'fused' or 'semantic'"
         )
+    if kind == "fused":
+        from knowledge.fusion import build_fused
+
+        return build_fused(entries, default_locale, threshold, wrong_cost)
     if kind == "semantic":
         from knowledge.semantic import SEMANTIC_THRESHOLD, build_semantic
 

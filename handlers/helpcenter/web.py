@@ -252,7 +252,7 @@ async def search(request: web.Request) -> web.Response:
     if not query:
         return _redirect(f"/help/{locale}/")
     current = await help_center.current()
-    result = help_center.core.services.kb.match(query, locale, limit=SEARCH_LIMIT)
+    result = await help_center.core.services.kb.amatch(query, locale, limit=SEARCH_LIMIT)
     results = [a for c in result.candidates if c.score >= SUGGEST_MIN
                if (a := current.by_entry_id(locale, c.entry_id))]
     best = result.best

@@ -1,4 +1,4 @@
-"""Assign a just-opened ticket to an agent on shift (assignment_rules.py), through the status machine.
+"""Assign a just-opened ticket to an agent on shift (assignment_rules.py), by the status machine.
 
 Runs on the "ticket_opened" event inside the transaction that opened the ticket, after the desk
 was told about it, so the desk shows the assignment in the ticket's thread like a claim.

