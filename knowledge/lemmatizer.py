@@ -10,14 +10,16 @@ Two of its own back-ends give the same lemmas for less (bench/footprint.py, issu
   once built (2 s and a 70 MB peak, once per simplemma version). The server and the CLI switch
   to them with :func:`use_tries` on ``CRMBOT_CACHE_DIR``.
 
-A trie is built in a private temporary directory and moved into place with an atomic rename,
-so processes that start together (``crmbot run --workers 4``) never read half a file; simplemma
-itself would write it in place.
+A trie is built by a child process in a private temporary directory and moved into place with
+an atomic rename, so processes that start together (``crmbot run --workers 4``) never read half
+a file (simplemma itself would write it in place), and the build's memory leaves with the child.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -64,20 +66,34 @@ def use_tries(directory: Path) -> bool:
         with _lock:
             for lang in LANGUAGES:
                 if not (target / f"{lang}.dic").exists():
-                    _build_trie(TrieDictionaryFactory, target, lang)
+                    _build_trie(target, lang)
             factory = TrieDictionaryFactory(disk_cache_dir=str(target))
             strategy = DefaultStrategy(dictionary_factory=factory)
             _strategy, _lemmatizer = strategy, Lemmatizer(lemmatization_strategy=strategy)
-    except (ImportError, OSError) as exc:
+    except (ImportError, OSError, subprocess.SubprocessError) as exc:
         log.warning("lemma dictionaries stay compressed streams (%s)", exc)
         return False
     return True
 
 
-def _build_trie(factory_class: type, target: Path, lang: str) -> None:
-    """Let simplemma build and save one trie in a temporary directory, then move it in."""
+def _build_trie(target: Path, lang: str) -> None:
+    """Build one trie in a child process and move it into ``target``.
+
+    simplemma builds a trie from the whole Python dict of the language (~140 MB of small
+    objects for sv): in a child process that memory leaves with it, where the server would
+    otherwise keep most of it (freed small objects are rarely returned to the OS).
+    """
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target) as tmp:
-        factory_class(disk_cache_dir=tmp).get_dictionary(lang)
+        subprocess.run([sys.executable, "-c", _CHILD, tmp, lang], check=True, timeout=300,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         (Path(tmp) / f"{lang}.dic").replace(target / f"{lang}.dic")
     log.info("built the %s lemma trie in %s", lang, target)
+
+
+_CHILD = (
+    "import sys\n"
+    "from simplemma.strategies.dictionaries.trie_dictionary_factory import "
+    "TrieDictionaryFactory\n"
+    "TrieDictionaryFactory(disk_cache_dir=sys.argv[1]).get_dictionary(sys.argv[2])\n"
+)
