@@ -121,10 +121,9 @@ class KnowledgeService:
     async def amatch(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         """:meth:`match` for async code: in a worker thread when the matcher runs a sentence
         encoder per query (``CRMBOT_MATCHER=fused``: 10-20 ms), else directly (~1 ms)."""
-        matcher = self._matcher
-        if getattr(matcher, "embeds", False):
-            return await asyncio.to_thread(matcher.match, text, locale, limit)
-        return matcher.match(text, locale, limit)
+        if getattr(self._matcher, "embeds", False):
+            return await asyncio.to_thread(self.match, text, locale, limit)
+        return self.match(text, locale, limit)
 
     def entry(self, entry_id: str, locale: str) -> KBEntry | None:
         """The entry in the wanted locale, else in the default locale, else any locale."""

@@ -81,13 +81,13 @@ async def test_async_matching_runs_the_encoder_in_a_worker_thread() -> None:
     service = KnowledgeService("en", kind="fused")
     await service._load(load_file(SHOP / "shop_lv" / "kb.jsonl"), 1)
     threads: list[int] = []
-    real = service._matcher.match
+    real = service.match
 
     def recording(*args: object) -> object:
         threads.append(threading.get_ident())
         return real(*args)  # type: ignore[arg-type]
 
-    service._matcher.match = recording  # type: ignore[method-assign]
+    service.match = recording  # type: ignore[method-assign]
     await service.amatch("cik dārgi ir saņemt preci ar kurjeru", "lv")
     assert threads and threads[0] != threading.get_ident()
     assert asyncio.get_running_loop().is_running()
