@@ -7,9 +7,6 @@ in every process within one check, without a restart. Building happens off the e
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -30,20 +27,6 @@ log = logging.getLogger("crmbot.kb")
 #: suggestions (at most MAX_SUGGESTIONS): by the FAQ handler, "try it" and the help center.
 SUGGEST_MIN = 0.2
 MAX_SUGGESTIONS = 3
-
-
-def release_memory() -> None:
-    """Give the memory a matcher build freed back to the operating system.
-
-    A build (the per-KB calibration builds the matcher several times) frees tens of MB of
-    small objects; CPython keeps such memory in its arenas and glibc's malloc keeps freed heap
-    pages, so the process stayed ~55 MB larger after a first start than after a restart that
-    loads the same matcher from disk (bench/footprint.py). ``malloc_trim`` returns the free
-    pages; elsewhere than glibc this only collects garbage.
-    """
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class KnowledgeService:
@@ -104,7 +87,6 @@ class KnowledgeService:
         )
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision
-        await asyncio.to_thread(release_memory)
         metrics.KB_REVISION.set(revision)
         log.info(
             "knowledge base revision %s loaded: %d entries in %.0f ms",

@@ -37,6 +37,7 @@ LANGUAGES = ("en", "sv", "lv")
 _lock = threading.Lock()
 _strategy = DefaultStrategy(low_memory=True)
 _lemmatizer = Lemmatizer(lemmatization_strategy=_strategy)
+_tries_in: Path | None = None
 
 
 def lemmatize(token: str, lang: str) -> str:
@@ -56,7 +57,7 @@ def use_tries(directory: Path) -> bool:
     Returns False, with a log line, when the tries cannot be had (no ``marisa-trie``, a
     read-only directory): the compressed streams keep serving, only slower to load.
     """
-    global _strategy, _lemmatizer
+    global _strategy, _lemmatizer, _tries_in
     try:
         from simplemma.strategies.dictionaries.trie_dictionary_factory import (
             TrieDictionaryFactory,
@@ -64,12 +65,15 @@ def use_tries(directory: Path) -> bool:
 
         target = directory / f"simplemma-{simplemma.__version__}"
         with _lock:
+            if _tries_in == target:  # every core of the process asks; one switch is enough
+                return True
             for lang in LANGUAGES:
                 if not (target / f"{lang}.dic").exists():
                     _build_trie(target, lang)
             factory = TrieDictionaryFactory(disk_cache_dir=str(target))
             strategy = DefaultStrategy(dictionary_factory=factory)
             _strategy, _lemmatizer = strategy, Lemmatizer(lemmatization_strategy=strategy)
+            _tries_in = target
     except (ImportError, OSError, subprocess.SubprocessError) as exc:
         log.warning("lemma dictionaries stay compressed streams (%s)", exc)
         return False
