@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import background
 from storage.models import utcnow
 from storage.models_help import HelpArticleStat, HelpSearch, HelpVote
 from storage.sql import is_postgres
@@ -96,11 +97,8 @@ class ViewCounter:
                 await asyncio.sleep(FLUSH_SECONDS)
                 await self.flush()
 
-        task = asyncio.create_task(loop(), name="crmbot-help-views")
         try:
-            yield
+            async with background.running(loop(), "crmbot-help-views"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.flush()

@@ -12,7 +12,6 @@ caught up within ``CATCH_UP`` after it (the bot was down at 08:00), not later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, time, timedelta
@@ -22,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import background
 from bot.config import Settings
 from bot.messages import OutboundMessage
 from bot.timeofday import parse_time
@@ -99,11 +99,8 @@ def cleanup_ctx(sessions: async_sessionmaker[AsyncSession],
     """An aiohttp cleanup context running the minute check while the app is up."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_loop(sessions, settings))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with background.running(_loop(sessions, settings), "crmbot-report-schedule"):
+            yield
 
     return ctx
 

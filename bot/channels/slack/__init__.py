@@ -12,8 +12,6 @@ Operator guide: docs/channels/slack.md.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -24,6 +22,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import background
 from bot.channels.slack.adapter import SlackAdapter
 from bot.channels.slack.desk import SlackDesk
 from bot.channels.slack.events import SlackEvents
@@ -77,13 +76,10 @@ class SlackDeskApp:
     async def lifetime(self, app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             self.client.session = session
-            task = asyncio.create_task(self.sla.run(), name="crmbot-slack-sla")
             try:
-                yield
+                async with background.running(self.sla.run(), "crmbot-slack-sla"):
+                    yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
                 self.client.session = None
 
 

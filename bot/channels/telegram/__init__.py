@@ -10,7 +10,6 @@ they are stored. See docs/channels/telegram.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
+from bot import background
 from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, BotIdentity
 from bot.channels.telegram.ingest import UpdateSink
@@ -87,13 +87,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await _check_token(bot)
         runtime.bot = bot
         runtime.core.registry.add(TelegramChannel(bot, settings.telegram_global_rate))
-        task = asyncio.create_task(_start(runtime, bot), name="crmbot-telegram")
         try:
-            yield
+            async with background.running(_start(runtime, bot), "crmbot-telegram"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             if runtime.sink is not None:
                 await runtime.sink.close()
 
