@@ -55,8 +55,15 @@ def available() -> bool:
 def embed(text: str) -> Matrix:
     """The unit embedding of one text (not cached: customers' texts rarely repeat)."""
     with _lock:
-        out: Matrix = np.asarray(_model().query(text[:MAX_CHARS]), dtype=np.float32)
+        out: Matrix = np.asarray(_model().query(_encodable(text)), dtype=np.float32)
     return out
+
+
+def _encodable(text: str) -> str:
+    """The beginning of ``text`` as the engine can take it: it encodes to UTF-8, which a lone
+    surrogate cannot; such a character becomes "?" (channels clean input, this is the last
+    line for every other caller: kb eval files, tests, the admin API)."""
+    return text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
 def embed_cached(texts: Sequence[str]) -> Matrix:
@@ -64,7 +71,7 @@ def embed_cached(texts: Sequence[str]) -> Matrix:
     missing = list(dict.fromkeys(t for t in texts if t not in _cache))
     if missing:
         with _lock:
-            rows = np.asarray(_model().query([t[:MAX_CHARS] for t in missing]), np.float32)
+            rows = np.asarray(_model().query([_encodable(t) for t in missing]), np.float32)
             for text, row in zip(missing, rows.reshape(len(missing), -1), strict=True):
                 _cache[text] = row.astype(np.float32)
             while len(_cache) > CACHE:

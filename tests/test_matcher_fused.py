@@ -99,3 +99,16 @@ def test_without_the_encoder_the_default_matcher_is_built(
     monkeypatch.setattr(e5, "available", lambda: False)
     matcher = build_matcher(load_file(SHOP / "shop_sv" / "kb.jsonl"), "en", kind="fused")
     assert type(matcher) is LexicalMatcher
+
+
+@pytest.mark.parametrize("text", ["\ud800 where is my order", "pasūtījums \udfff", "\x00\x07\x1b",
+                                  "", "x" * 50_000])
+def test_hostile_text_reaches_the_encoder_safely(
+    shops: dict[str, tuple[Matcher, Matcher]], text: str
+) -> None:
+    """A lone surrogate cannot be UTF-8 encoded for the engine: it is replaced, not raised."""
+    vector = e5.embed(text)
+    assert vector.shape == (e5.DIMS,)
+    assert e5.embed_cached([text]).shape == (1, e5.DIMS)
+    _, fused = shops["lv"]
+    fused.match(text, "lv")  # no exception, whatever it finds
