@@ -236,8 +236,10 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.kbtool import load_entries
     from knowledge.evaluate import evaluate, format_report, load_queries
+    from knowledge.lemmatizer import use_tries
     from knowledge.matcher import build_matcher
 
+    use_tries(settings.cache_path)
     entries = asyncio.run(load_entries(settings, args.kb, None))
     matcher = build_matcher(
         entries, settings.default_locale, settings.match_threshold, settings.matcher,
@@ -263,8 +265,7 @@ def cmd_kb_lint(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.lemmatizer import use_tries
     from knowledge.lint import lint
 
-    if settings.cache_path is not None:
-        use_tries(settings.cache_path)
+    use_tries(settings.cache_path)
     problems = lint(asyncio.run(load_entries(settings, args.kb, None)))
     for problem in problems:
         print(problem)

@@ -74,7 +74,7 @@ class Core:
         if is_sqlite(self.engine):
             await release_orphaned_claims(self.sessions)
         await seed_kb(self.sessions, self.settings.kb_seed)
-        await asyncio.to_thread(use_cache, self.settings)
+        await asyncio.to_thread(lemmatizer.use_tries, self.settings.cache_path)
         await self.services.kb.refresh_from(self.sessions)
         if warm_up:
             await asyncio.to_thread(language.warm_up)
@@ -98,12 +98,6 @@ class Core:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def use_cache(settings: Settings) -> None:
-    """Lemma dictionaries as tries in CRMBOT_CACHE_DIR (knowledge/lemmatizer.py), if it is set."""
-    if settings.cache_path is not None:
-        lemmatizer.use_tries(settings.cache_path)
 
 
 async def release_orphaned_claims(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -51,13 +51,16 @@ def known_share(text: str, lang: str) -> float:
                  .proportion_in_target_languages(text))
 
 
-def use_tries(directory: Path) -> bool:
+def use_tries(directory: Path | None) -> bool:
     """Back the lemmas with tries in ``directory`` (built there first if missing).
 
     Returns False, with a log line, when the tries cannot be had (no ``marisa-trie``, a
-    read-only directory): the compressed streams keep serving, only slower to load.
+    read-only directory): the compressed streams keep serving, only slower to load. None
+    (CRMBOT_CACHE_DIR empty) keeps the streams.
     """
     global _strategy, _lemmatizer, _tries_in
+    if directory is None:
+        return False
     try:
         from simplemma.strategies.dictionaries.trie_dictionary_factory import (
             TrieDictionaryFactory,

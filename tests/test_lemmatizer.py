@@ -49,3 +49,9 @@ def test_a_path_that_is_a_file_keeps_the_compressed_dictionaries(
     assert not lemmatizer.use_tries(blocker)
     assert "stay compressed streams" in caplog.text
     assert lemmatizer.lemmatize("pasūtījumu", "lv") == "pasūtījums"
+
+
+def test_no_cache_directory_keeps_the_compressed_dictionaries(restore: None) -> None:
+    before = lemmatizer._lemmatizer
+    assert not lemmatizer.use_tries(None)
+    assert lemmatizer._lemmatizer is before
