@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from handlers.reports.i18n import Translate
+from handlers.reports.i18n import Translate, english
 from handlers.reports.model import Report, Value
 
 SIZE = (7.5, 3.2)
@@ -32,9 +32,6 @@ def _whole_numbers(ax: Axes, *, horizontal: bool = False) -> None:
     """A count axis ticks at whole numbers only."""
     (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
 
-
-def _same(text: str) -> str:
-    return text
 
 
 def _note_if_empty(
@@ -54,7 +51,7 @@ def _note_if_empty(
             color="#6b7280")
 
 
-def daily_volume(report: Report, tr: Translate = _same) -> Figure:
+def daily_volume(report: Report, tr: Translate = english) -> Figure:
     t = report.table("daily").rows
     days = [str(r[0])[5:] for r in t]
     fig = Figure(figsize=SIZE)
@@ -72,7 +69,7 @@ def daily_volume(report: Report, tr: Translate = _same) -> Figure:
     return fig
 
 
-def by_channel(report: Report, tr: Translate = _same) -> Figure:
+def by_channel(report: Report, tr: Translate = english) -> Figure:
     rows = report.table("by_channel").rows
     fig = Figure(figsize=SIZE)
     ax = fig.add_subplot()
@@ -87,7 +84,7 @@ def by_channel(report: Report, tr: Translate = _same) -> Figure:
     return fig
 
 
-def response_times(report: Report, tr: Translate = _same) -> Figure:
+def response_times(report: Report, tr: Translate = english) -> Figure:
     h, p = report.headline, report.previous_headline
     keys = ["frt_business_median", "frt_business_p90", "resolution_business_median",
             "resolution_business_p90"]
@@ -109,7 +106,7 @@ def response_times(report: Report, tr: Translate = _same) -> Figure:
     return fig
 
 
-def reasons(report: Report, tr: Translate = _same) -> Figure:
+def reasons(report: Report, tr: Translate = english) -> Figure:
     rows = report.table("reasons").rows[:8]
     fig = Figure(figsize=SIZE)
     ax = fig.add_subplot()
@@ -126,7 +123,7 @@ CHARTS = (("daily", daily_volume), ("channels", by_channel), ("times", response_
           ("reasons", reasons))
 
 
-def figures(report: Report, tr: Translate = _same) -> list[tuple[str, Figure]]:
+def figures(report: Report, tr: Translate = english) -> list[tuple[str, Figure]]:
     return [(name, draw(report, tr)) for name, draw in CHARTS]
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.reports.i18n import Translate
+from handlers.reports.i18n import Translate, english
 from handlers.reports.model import HEADLINE, Value
-
-
-def _same(text: str) -> str:
-    return text
 
 DASH = "–"
 
@@ -39,11 +35,11 @@ VALUE_LABELS = {
 }
 
 
-def column_label(column: str, tr: Translate = _same) -> str:
+def column_label(column: str, tr: Translate = english) -> str:
     return tr(COLUMN_LABELS.get(column, column.replace("_", " ").capitalize()))
 
 
-def duration(seconds: float, tr: Translate = _same) -> str:
+def duration(seconds: float, tr: Translate = english) -> str:
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
@@ -53,7 +49,7 @@ def duration(seconds: float, tr: Translate = _same) -> str:
     return tr("{days} days").format(days=f"{hours / 24:.1f}")
 
 
-def value(key: str, v: Value, tr: Translate = _same) -> str:
+def value(key: str, v: Value, tr: Translate = english) -> str:
     if v is None:
         return DASH
     unit = HEADLINE.get(key, ("", "n"))[1]
@@ -68,7 +64,7 @@ def value(key: str, v: Value, tr: Translate = _same) -> str:
     return f"{v:,}".replace(",", " ") if isinstance(v, int) else f"{v:.1f}"
 
 
-def cell(column: str, v: Value, tr: Translate = _same) -> str:
+def cell(column: str, v: Value, tr: Translate = english) -> str:
     """A table cell: columns ending in _s are durations, rate/csat columns percentages."""
     if v is None:
         return DASH
@@ -83,7 +79,7 @@ def cell(column: str, v: Value, tr: Translate = _same) -> str:
     return str(v)
 
 
-def change(key: str, now: Value, before: Value, tr: Translate = _same) -> str:
+def change(key: str, now: Value, before: Value, tr: Translate = english) -> str:
     """"+12.0%" for counts and rates, "+5 min" for durations, "–" when not comparable."""
     if not isinstance(now, int | float) or not isinstance(before, int | float):
         return DASH

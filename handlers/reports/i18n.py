@@ -32,6 +32,11 @@ def catalog(locale: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def english(text: str) -> str:
+    """The translator for English: the text is its own translation (the default everywhere)."""
+    return text
+
+
 def translator(locale: str) -> Translate:
     """``tr(text)`` for one locale; placeholders (``{period}``) are filled by the caller."""
     texts = catalog(locale)
