@@ -31,7 +31,6 @@ rules, rebuild (``crmbot report --rebuild-rollup``).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -237,18 +236,3 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], zone: str) -> None
     async with sessions.begin() as session:
         conn = await session.connection()
         await conn.run_sync(rebuild_sync, zone)
-
-
-def configured_zone() -> str:
-    """The zone the migration builds for: the business-hours ``default`` team's, as set in
-    the environment (CRMBOT_BUSINESS_HOURS_FILE) or the sample file; UTC if unreadable.
-
-    Only a first guess: a report in another zone rebuilds the roll-up (:func:`ensure`).
-    """
-    try:
-        from bot.hours import SAMPLE_HOURS, load_business_hours
-
-        path = os.environ.get("CRMBOT_BUSINESS_HOURS_FILE") or str(SAMPLE_HOURS)
-        return str(load_business_hours(path).team("default").tz.key)
-    except Exception:
-        return "UTC"

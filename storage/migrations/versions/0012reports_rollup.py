@@ -10,9 +10,14 @@ from the transcript for the business-hours ``default`` team's zone as configured
 environment (a report in another zone rebuilds it).
 """
 
+import os
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import yaml
 from alembic import op
 
 revision: str = "0012reports"
@@ -242,9 +247,83 @@ def upgrade() -> None:
     bind = op.get_bind()
     for statement in PG_DDL if bind.dialect.name == "postgresql" else SQLITE_DDL:
         op.execute(statement)
-    from handlers.reports.rollup import configured_zone, rebuild_sync
+    _backfill(bind, _configured_zone())
 
-    rebuild_sync(bind, configured_zone())
+
+# ---------------------------------------------------------------------------- backfill
+# A frozen copy of what handlers/reports/rollup.py did when this revision was written, so the
+# migration imports nothing of the application (a later change there cannot change history).
+
+SAMPLE_HOURS = Path(__file__).resolve().parents[3] / "bot" / "business_hours.yaml"
+FIRST, LAST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)  # the first offset row holds from here
+STEP = timedelta(hours=6)
+
+
+def _configured_zone() -> str:
+    """The business-hours ``default`` team's zone (CRMBOT_BUSINESS_HOURS_FILE or the sample
+    file); UTC if unreadable. Only a first guess: a report in another zone rebuilds."""
+    try:
+        path = os.environ.get("CRMBOT_BUSINESS_HOURS_FILE") or str(SAMPLE_HOURS)
+        with open(path, encoding="utf-8") as fh:
+            zone = str(yaml.safe_load(fh)["teams"]["default"]["timezone"])
+        ZoneInfo(zone)
+        return zone
+    except Exception:
+        return "UTC"
+
+
+def _offset(tz: ZoneInfo, t: datetime) -> int:
+    delta = t.astimezone(tz).utcoffset()
+    return int(delta.total_seconds()) if delta else 0
+
+
+def _zone_offsets(zone: str) -> list[tuple[datetime, int]]:
+    """(since, offset seconds) from each transition on, found in 6-hour steps to 2100 and
+    located to the second by bisection."""
+    tz = ZoneInfo(zone)
+    out = [(FIRST, _offset(tz, FIRST))]
+    t, current = FIRST, out[0][1]
+    while t < LAST:
+        nxt = t + STEP
+        if (off := _offset(tz, nxt)) != current:
+            lo, hi = t, nxt
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + timedelta(seconds=(hi - lo) // timedelta(seconds=2))
+                lo, hi = (mid, hi) if _offset(tz, mid) == current else (lo, mid)
+            out.append((hi, off))
+            current = off
+        t = nxt
+    return out
+
+
+def _backfill(bind: sa.Connection, zone: str) -> None:
+    """The roll-up of the existing transcript for ``zone`` (the tables are new and empty)."""
+    postgres = bind.dialect.name == "postgresql"
+
+    def stored(t: datetime) -> datetime:  # as the models' UTCDateTime binds it
+        return t if postgres else t.astimezone(UTC).replace(tzinfo=None)
+
+    when = sa.DateTime(timezone=True)
+    offsets = sa.table("report_rollup_offsets", sa.column("since", when),
+                       sa.column("modifier", sa.String))
+    state = sa.table("report_rollup_state", sa.column("id", sa.Integer),
+                     sa.column("zone", sa.String), sa.column("built_at", when))
+    rows = _zone_offsets(zone)
+    bind.execute(sa.insert(offsets), [
+        {"since": stored(BEGINNING if i == 0 else since), "modifier": f"{off:+d} seconds"}
+        for i, (since, off) in enumerate(rows)])
+    bind.execute(sa.insert(state).values(id=1, zone=zone, built_at=stored(datetime.now(UTC))))
+    if postgres:
+        day = "date(timezone(CAST(:z AS text), m.created_at))"
+        count = "count(*) FILTER (WHERE {cond})"
+    else:
+        day, count = _day("m.created_at"), "sum(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+    bind.execute(sa.text(
+        f"INSERT INTO report_conversation_days ({COLUMNS}) "
+        f"SELECT m.conversation_id, {day}, {_aggregates('m', count)} "
+        f"FROM messages m GROUP BY 1, 2"
+    ), {"z": zone} if postgres else {})
 
 
 def downgrade() -> None:
