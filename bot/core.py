@@ -30,11 +30,16 @@ from knowledge import lemmatizer
 from knowledge.formats import load_file
 from storage import kb as kb_repo
 from storage import outbox as outbox_repo
+from storage import tickets as tickets_repo
 from storage.db import is_sqlite
 from storage.inbox import InboxWriter, IngestResult
 from storage.sql import advisory_xact_wait
 
 log = logging.getLogger("crmbot.core")
+
+
+class UnknownTicket(LookupError):
+    """A desk's staff action names a ticket that does not exist (or has no conversation)."""
 
 SEED_LOCK = 7310  # advisory lock namespace for the first-start KB seed
 
@@ -54,8 +59,18 @@ class Core:
         self.inbox = InboxWriter(self.sessions)
 
     async def ingest(self, message: InboundMessage) -> IngestResult:
-        """Store one inbound event durably; only after this returns may a channel ack it."""
-        result = await self.inbox.store(message.sanitized())
+        """Store one inbound event durably; only after this returns may a channel ack it.
+
+        The one way in for every channel. A desk's staff action (``message.staff``) goes to
+        its ticket's conversation; :class:`UnknownTicket` if there is none."""
+        message = message.sanitized()
+        if message.staff is not None:
+            staff = await tickets_repo.ingest_staff(self.sessions, message)
+            if staff is None:
+                raise UnknownTicket(message.staff.ticket)
+            result = staff
+        else:
+            result = await self.inbox.store(message)
         if result.duplicate:
             metrics.INBOUND_DUPLICATES.labels(message.channel).inc()
         else:

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import metrics
+from bot import desk_notify, metrics
 from bot.context import Context
 from storage import tickets
 from storage.clean import clean_text
@@ -79,4 +79,4 @@ async def tell(ctx: Context, event: InboundEvent) -> None:
     if ctx.inbound.channel == ctx.conversation.channel:
         ctx.reply(ctx.t("internal_error"))
     ticket = await tickets.latest_of_conversation(ctx.session, ctx.conversation.id)
-    await ctx.services.desk.dead_letter(ctx, ticket, event.id)
+    await desk_notify.tell(ctx, "dead_letter", ticket, event_id=event.id)

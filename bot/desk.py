@@ -1,83 +1,115 @@
 """The human support desk as the core sees it: where escalations and relayed messages go.
 
-The Slack desk (bot/channels/slack.py) implements this; without one configured, tickets are
-still opened and listed by the admin API and CLI, but nobody is pinged.
+The port is one method, :meth:`SupportDesk.handle`, that takes a :class:`DeskEvent` (plain,
+frozen data: what happened, to which ticket, in which conversation) and returns the posts to
+make. It gets no handler context, no session and no ORM object, so a desk cannot read or write
+the database inside the handler's transaction; the caller (bot/desk_notify.py) puts the posts
+in the outbox of that transaction, so they exist exactly when the change that caused them is
+committed. The Slack desk (bot/channels/slack/desk.py) implements it; without one configured,
+tickets are still opened and listed by the admin API and CLI, but nobody is pinged.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
 
-if TYPE_CHECKING:
-    from bot.context import Context
-    from storage.models import Ticket
+from bot.messages import OutboundMessage, StaffAction
+
+DeskKind = Literal[
+    "escalated",        # a ticket was opened (``again``: asked for again on one that exists)
+    "customer_wrote",   # the customer wrote while a human owns the conversation
+    "returned_to_bot",  # the conversation went back to the bot (``by``)
+    "claimed",          # a staff member took the ticket (``by``)
+    "resolved",         # the ticket was closed (``by``)
+    "relayed",          # a staff reply was handed to the customer's channel (``staff``)
+    "refused",          # a staff action could not be carried out (``staff``, ``why``)
+    "reopened",         # a resolved ticket is open again (``by``)
+    "noted",            # an internal note (``by``, ``text``)
+    "dead_letter",      # an event failed every attempt (``event_id``); ticket may be None
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """What a desk knows of a ticket: a snapshot taken after the change."""
+
+    id: int
+    status: str
+    priority: str
+    reason: str
+    assignee: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """The conversation an event belongs to, and who the customer is."""
+
+    conversation_id: int
+    channel: str
+    mode: str
+    customer_name: str | None
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewView:
+    """For a ticket opened from a review or forum post (the intake channel)."""
+
+    source: str
+    rating: int | None
+    url: str | None
+    text: str
+    reply_text: str | None
+    replied_by: str | None
+    suggested_reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskEvent:
+    """One thing staff should see. ``source`` is the channel of the event being processed
+    (``slack`` when the action came from Slack itself); ``message_kind`` and ``text`` are the
+    customer's message for ``customer_wrote`` and the note for ``noted``. ``history`` (the
+    last messages before the ticket, oldest first, as (sender, text)) and ``review`` are filled
+    only for a desk that asks for them (:attr:`SupportDesk.wants_history`)."""
+
+    kind: DeskKind
+    case: CaseView
+    ticket: TicketView | None
+    source: str
+    again: bool = False
+    by: str = ""
+    text: str = ""
+    message_kind: str = "text"
+    staff: StaffAction | None = None
+    why: str = ""
+    event_id: int = 0
+    history: tuple[tuple[str, str], ...] = ()
+    review: ReviewView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskPost:
+    """A message for the desk's channel and the outbox order it is delivered in."""
+
+    message: OutboundMessage
+    order_key: str
 
 
 class SupportDesk(Protocol):
-    async def escalated(self, ctx: Context, ticket: Ticket) -> None:
-        """A ticket was opened for this conversation (post it for staff)."""
+    #: whether events should carry the conversation's history and review (a query each)
+    wants_history: bool
 
-    async def customer_wrote(self, ctx: Context, ticket: Ticket) -> None:
-        """The customer wrote while a human owns the conversation (relay it)."""
-
-    async def returned_to_bot(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        """The conversation went back to the bot."""
-
-    # Outcomes of staff actions (handlers/tickets/staff.py); ``ref`` is what the desk put in the
-    # staff event (who, and where in the desk the action happened).
-
-    async def claimed(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        """A staff member took the ticket (show everyone who has it)."""
-
-    async def resolved(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        """The ticket was closed."""
-
-    async def relayed(self, ctx: Context, ticket: Ticket, ref: dict[str, Any]) -> None:
-        """A staff reply was handed to the customer's channel (confirm it to staff)."""
-
-    async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
-        """A staff action could not be carried out; ``why`` is a short reason code."""
-
-    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        """A staff member opened a resolved ticket again."""
-
-    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
-        """A staff member left an internal note (show it to staff who were not there)."""
-
-    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
-        """An event of this conversation failed every attempt and was closed without its
-        effects (bot/deadletter.py): tell staff where they will see it."""
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        """The posts that tell staff about ``event`` (none: nothing to show)."""
 
 
 class NullDesk:
     """No desk configured: nothing to notify."""
 
-    async def escalated(self, ctx: Context, ticket: Ticket) -> None:
-        return None
+    wants_history = False
 
-    async def customer_wrote(self, ctx: Context, ticket: Ticket) -> None:
-        return None
-
-    async def returned_to_bot(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        return None
-
-    async def claimed(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        return None
-
-    async def resolved(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        return None
-
-    async def relayed(self, ctx: Context, ticket: Ticket, ref: dict[str, Any]) -> None:
-        return None
-
-    async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
-        return None
-
-    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        return None
-
-    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
-        return None
-
-    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
-        return None
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        return []

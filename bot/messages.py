@@ -3,9 +3,10 @@ the parsing of a slash command every channel shares."""
 
 from __future__ import annotations
 
-from storage.envelopes import Button, InboundKind, InboundMessage, OutboundMessage
+from storage.envelopes import Button, InboundKind, InboundMessage, OutboundMessage, StaffAction
 
-__all__ = ["Button", "InboundKind", "InboundMessage", "OutboundMessage", "parse_command"]
+__all__ = ["Button", "InboundKind", "InboundMessage", "OutboundMessage", "StaffAction",
+           "parse_command"]
 
 
 def parse_command(text: str) -> tuple[str, str] | None:

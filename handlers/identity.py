@@ -3,7 +3,7 @@
 Commands: ``/link`` (get a one-time code), ``/link CODE`` (prove this channel is the same person;
 the two customer records are merged, storage/merge.py), ``/tz`` and ``/tz Europe/Riga`` (show or
 set the customer's time zone). A channel adapter that knows the customer's zone (the web widget
-can read the browser's) may put an IANA name in ``InboundMessage.raw["timezone"]``; it is kept
+can read the browser's) may put an IANA name in ``InboundMessage.timezone``; it is kept
 unless the customer chose one.
 
 Functions for other features: :func:`customer_history` (the whole cross-channel transcript, for
@@ -115,7 +115,7 @@ def _clock(ctx: Context, tz: str) -> str:
 
 def _platform_timezone(ctx: Context) -> None:
     """Keep a zone the platform reports, unless the customer chose one with /tz."""
-    raw = ctx.inbound.raw.get("timezone") if isinstance(ctx.inbound.raw, dict) else None
+    raw = ctx.inbound.timezone
     attributes = ctx.customer.attributes or {}
     if not isinstance(raw, str) or attributes.get("timezone_source") == "explicit":
         return

@@ -15,7 +15,7 @@ import asyncio
 import re
 from typing import Any
 
-from bot import sentiment
+from bot import desk_notify, sentiment
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.i18n import normalise_locale
@@ -75,7 +75,7 @@ async def intake_item(ctx: Context) -> bool:
     """A review or post from the intake API: store it; open a ticket when it is negative."""
     if ctx.inbound.channel != "intake":
         return False
-    item = ctx.inbound.raw.get("feedback")
+    item = ctx.inbound.feedback
     if not isinstance(item, dict):
         return True  # nothing to file; never answer on the intake channel
     locale = normalise_locale(item.get("language")) or ctx.locale
@@ -103,7 +103,7 @@ async def intake_item(ctx: Context) -> bool:
                       "suggested_reply": row.suggested_reply})
     ctx.save_state()
     ctx.conversation.mode = "human"
-    await ctx.services.desk.escalated(ctx, ticket)
+    await desk_notify.tell(ctx, "escalated", ticket)
     await ctx.routing.emit(escalation.TICKET_OPENED, ctx, ticket)
     return True
 
@@ -114,7 +114,7 @@ async def feedback_form(ctx: Context) -> bool:
     if (ctx.inbound.channel != "web" or ctx.inbound.kind != "callback"
             or ctx.inbound.callback_data != "feedback_form"):
         return False
-    item = ctx.inbound.raw.get("feedback")
+    item = ctx.inbound.feedback
     if not isinstance(item, dict):
         return False
     rating = item.get("rating")

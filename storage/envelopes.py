@@ -28,12 +28,55 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffAction:
+    """A staff member's action on a ticket, as a desk (Slack, the REST API, the admin UI)
+    reported it. Only a desk adapter writes one; a customer's event never carries it.
+
+    ``where``/``ts`` say where in the desk it happened (a Slack channel and message), so the
+    desk can confirm it there; ``assignee``, ``team`` and ``priority`` are the arguments of
+    ``assign`` and ``priority``.
+    """
+
+    action: str
+    ticket: int
+    user: str
+    where: str = ""
+    ts: str = ""
+    assignee: str = ""
+    team: str = ""
+    priority: str = ""
+
+    def inbound(self, desk: str, event_id: str, chat_id: str, text: str = "") -> InboundMessage:
+        """The action as an inbox event of the desk (``Core.ingest`` files it in the ticket's
+        conversation). Kind ``callback`` on purpose: the processor's language detection skips
+        it, so an agent writing English never changes a Swedish customer's language."""
+        return InboundMessage(channel=desk, event_id=event_id, user_id=self.user,
+                              chat_id=chat_id, text=text, kind="callback",
+                              callback_data=f"agent:{self.action}", staff=self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StaffAction:
+        """Unknown keys are dropped; ``channel`` is the name an earlier release stored
+        ``where`` under (inside ``raw["agent"]``)."""
+        data = {**data, "where": data.get("where") or data.get("channel") or ""}
+        fields = {"action", "ticket", "user", "where", "ts", "assignee", "team", "priority"}
+        values = {k: str(v) for k, v in data.items() if k in fields and v is not None}
+        values["ticket"] = int(values.get("ticket") or 0)  # type: ignore[assignment]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One customer event as the core sees it, whatever channel it came from.
 
     ``event_id`` is unique per channel (Telegram update_id, widget client message id, ...) and
     is what makes a redelivery harmless. ``chat_id`` is where replies go; ``user_id`` is who
     wrote (they differ in groups).
+
+    What features need of the platform is a typed field, never read out of ``raw`` (which is
+    the platform's payload, for logs and debugging): ``timezone`` (an IANA name the platform
+    knows, e.g. the browser's), ``staff`` (a desk's action on a ticket), ``feedback`` (a review
+    from the intake API or the widget's rating form: source, external_id, rating, text, ...).
     """
 
     channel: str
@@ -47,6 +90,9 @@ class InboundMessage:
     locale_hint: str | None = None
     is_group: bool = False
     attachments: tuple[dict[str, Any], ...] = ()
+    timezone: str | None = None
+    staff: StaffAction | None = None
+    feedback: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -60,8 +106,17 @@ class InboundMessage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InboundMessage:
+        """Also reads what an earlier release stored: the staff action, the review and the
+        time zone inside ``raw`` (events still in the inbox across an upgrade)."""
         data = dict(data)
         data["attachments"] = tuple(data.get("attachments") or ())
+        raw = data.get("raw") or {}
+        staff = data.get("staff") or raw.get("agent")
+        data["staff"] = StaffAction.from_json(staff) if isinstance(staff, dict) else None
+        if data.get("feedback") is None and isinstance(raw.get("feedback"), dict):
+            data["feedback"] = raw["feedback"]
+        if data.get("timezone") is None and isinstance(raw.get("timezone"), str):
+            data["timezone"] = raw["timezone"]
         return cls(**data)
 
 

@@ -2,15 +2,15 @@
 
 Staff actions taken in Slack (a reply in a ticket's thread, a Claim/Resolve/Back-to-bot button)
 belong to the *customer's* conversation, whose inbox key is the customer's (channel, chat_id).
-:func:`ingest_staff_event` therefore inserts straight into ``inbound_events`` with the ticket's
-conversation id, keeping the unique key ``(channel, event_id)`` (``channel`` is the desk's,
-e.g. ``slack``) so a redelivered Slack event is stored once, and the normal processor then
-handles it in that conversation's order, in one transaction, exactly once.
+:func:`ingest_staff` (called by ``Core.ingest`` for a message with ``staff``) therefore
+inserts straight into ``inbound_events`` with the ticket's conversation id, keeping the unique
+key ``(channel, event_id)`` (``channel`` is the desk's, e.g. ``slack``) so a redelivered Slack
+event is stored once, and the normal processor then handles it in that conversation's order,
+in one transaction, exactly once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,56 +46,27 @@ async def human_cases(session: AsyncSession, customer_ids: list[int]) -> dict[in
     return cases
 
 
-@dataclass(frozen=True, slots=True)
-class StaffEvent:
-    """One staff action on a ticket, as the desk adapter saw it."""
-
-    desk: str
-    event_id: str
-    ticket_id: int
-    action: str
-    user: str
-    text: str = ""
-    ref: dict[str, Any] | None = None
-
-    def to_inbound(self, chat_id: str) -> InboundMessage:
-        """Kind ``callback`` on purpose: the processor's language detection skips it, so an
-        agent writing English never changes a Swedish customer's language."""
-        agent = {"action": self.action, "ticket": self.ticket_id, "user": self.user,
-                 **(self.ref or {})}
-        return InboundMessage(
-            channel=self.desk,
-            event_id=self.event_id,
-            user_id=self.user,
-            chat_id=chat_id,
-            text=self.text,
-            kind="callback",
-            callback_data=f"agent:{self.action}",
-            raw={"agent": agent},
-        )
-
-
-async def ingest_staff_event(
-    sessions: async_sessionmaker[AsyncSession], event: StaffEvent, chat_id: str
+async def ingest_staff(
+    sessions: async_sessionmaker[AsyncSession], msg: InboundMessage
 ) -> IngestResult | None:
-    """Store a staff event in the inbox of the ticket's conversation; None if there is none.
-
-    Its text is cleaned like every inbound message (storage/clean.py): a staff reply with a
-    lone surrogate would otherwise be stored and then fail every write that quotes it."""
-    if not 0 < event.ticket_id <= BIGINT_MAX:
+    """Store a desk's staff action (``msg.staff``, already cleaned by the caller) in the inbox
+    of its ticket's conversation; None if there is no such ticket or it has no conversation.
+    ``Core.ingest`` is the one caller."""
+    assert msg.staff is not None
+    if not 0 < msg.staff.ticket <= BIGINT_MAX:
         return None
     async with sessions.begin() as session:
-        ticket = await session.get(Ticket, event.ticket_id)
+        ticket = await session.get(Ticket, msg.staff.ticket)
         if ticket is None or ticket.conversation_id is None:
             return None
         new_id = await insert_ignore(
             session,
             InboundEvent.__table__,  # type: ignore[arg-type]
             {
-                "channel": event.desk,
-                "event_id": event.event_id,
+                "channel": msg.channel,
+                "event_id": msg.event_id,
                 "conversation_id": ticket.conversation_id,
-                "payload": event.to_inbound(chat_id).sanitized().to_json(),
+                "payload": msg.to_json(),
                 "received_at": utcnow(),
                 "attempts": 0,
             },

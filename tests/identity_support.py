@@ -7,11 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.context import Context
 from bot.core import Core
-from bot.desk import NullDesk
+from bot.desk import DeskEvent, DeskPost, NullDesk
 from bot.messages import InboundMessage
-from storage.models import Ticket
 from tests.helpers import RecordingChannel
 
 _ids = itertools.count()
@@ -62,8 +60,10 @@ class RecordingDesk(NullDesk):
     wrote: list[tuple[int, int, str]] = field(default_factory=list)
     escalations: list[int] = field(default_factory=list)
 
-    async def escalated(self, ctx: Context, ticket: Ticket) -> None:
-        self.escalations.append(ticket.id)
-
-    async def customer_wrote(self, ctx: Context, ticket: Ticket) -> None:
-        self.wrote.append((ticket.id, ctx.conversation.id, ctx.text))
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        assert event.ticket is not None or event.kind == "dead_letter"
+        if event.kind == "escalated" and event.ticket is not None:
+            self.escalations.append(event.ticket.id)
+        if event.kind == "customer_wrote" and event.ticket is not None:
+            self.wrote.append((event.ticket.id, event.case.conversation_id, event.text))
+        return []

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.compose import build_core
 from bot.config import ConfigError
-from bot.context import Context
 from bot.core import Core
-from bot.desk import NullDesk
+from bot.desk import DeskEvent, DeskPost, NullDesk
 from handlers.tickets.assignment_rules import parse_rules
 from storage.models import Ticket
 from tests.conftest import make_settings
@@ -32,8 +31,10 @@ _chats = itertools.count(1)
 class ClaimDesk(NullDesk):
     claims: list[tuple[int, str]] = field(default_factory=list)
 
-    async def claimed(self, ctx: Context, ticket: Ticket, user: str) -> None:
-        self.claims.append((ticket.id, user))
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        if event.kind == "claimed" and event.ticket is not None:
+            self.claims.append((event.ticket.id, event.by))
+        return []
 
 
 async def _core(db_url: str, engine: AsyncEngine, tmp_path: Path, rules: str,

@@ -17,11 +17,11 @@ from bot.config import Settings
 from bot.context import Context
 from bot.core import Core
 from bot.deadletter import RetryPolicy
-from bot.desk import NullDesk
+from bot.desk import DeskEvent, DeskPost, NullDesk
 from bot.dispatcher import Router
 from handlers import default_routers
 from storage import deadletters
-from storage.models import InboundEvent, Message, Ticket
+from storage.models import InboundEvent, Message
 from tests.helpers import inbound
 
 FAST = RetryPolicy(attempts=3, first_delay=0.05, factor=2)
@@ -33,8 +33,10 @@ class RecordingDesk(NullDesk):
     def __init__(self) -> None:
         self.dead: list[tuple[int, int | None]] = []
 
-    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
-        self.dead.append((event_id, ticket.id if ticket else None))
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        if event.kind == "dead_letter":
+            self.dead.append((event.event_id, event.ticket.id if event.ticket else None))
+        return []
 
 
 def _unstorable_router() -> Router:

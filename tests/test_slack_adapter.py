@@ -187,13 +187,16 @@ async def test_sla_watch_runs_in_the_background(core: Core, fake: FakeSlack) -> 
 
 
 async def test_staff_event_for_a_ticket_without_conversation_is_ignored(core: Core) -> None:
-    from storage.tickets import StaffEvent, ingest_staff_event
+    from bot.core import UnknownTicket
+    from bot.messages import StaffAction
 
     ticket = await _ticket(core)
-    event = StaffEvent(desk="slack", event_id="Ev1", ticket_id=ticket, action="claim", user="U1")
-    assert await ingest_staff_event(core.sessions, event, SUPPORT) is None
-    missing = StaffEvent(desk="slack", event_id="Ev2", ticket_id=999, action="claim", user="U1")
-    assert await ingest_staff_event(core.sessions, missing, SUPPORT) is None
+    event = StaffAction(action="claim", ticket=ticket, user="U1").inbound("slack", "Ev1", SUPPORT)
+    with pytest.raises(UnknownTicket):
+        await core.ingest(event)
+    missing = StaffAction(action="claim", ticket=999, user="U1").inbound("slack", "Ev2", SUPPORT)
+    with pytest.raises(UnknownTicket):
+        await core.ingest(missing)
     async with core.sessions() as session:
         assert (await session.scalars(select(Conversation))).all() == []
 

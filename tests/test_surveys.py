@@ -13,15 +13,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.compose import build_core
-from bot.context import Context
 from bot.core import Core
-from bot.desk import NullDesk
-from bot.messages import InboundMessage
+from bot.desk import DeskEvent, DeskPost, NullDesk
+from bot.messages import InboundMessage, StaffAction
 from handlers.surveys import results
 from handlers.surveys.campaign import CampaignResult, Segment, send_campaign
 from storage.models import ChannelIdentity, Customer, OutboxItem, Ticket, utcnow
 from storage.models_surveys import SurveyAnswer, SurveyRun
-from storage.tickets import StaffEvent, ingest_staff_event
 from tests.conftest import make_settings
 from tests.test_conversation import Chat
 
@@ -34,11 +32,12 @@ class RecordingDesk(NullDesk):
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, str]] = []
 
-    async def escalated(self, ctx: Context, ticket: Ticket) -> None:
-        self.calls.append(("escalated", ticket.id, ticket.reason))
-
-    async def customer_wrote(self, ctx: Context, ticket: Ticket) -> None:
-        self.calls.append(("customer_wrote", ticket.id, ctx.text))
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        if event.ticket is not None and event.kind == "escalated":
+            self.calls.append(("escalated", event.ticket.id, event.ticket.reason))
+        if event.ticket is not None and event.kind == "customer_wrote":
+            self.calls.append(("customer_wrote", event.ticket.id, event.text))
+        return []
 
 
 @pytest.fixture
@@ -56,10 +55,9 @@ def desk(core: Core) -> RecordingDesk:
 async def resolve(core: Core, chat: Chat, ticket: int, agent: str = "U0AGENT") -> list[str]:
     """Staff resolve the ticket the way the Slack desk does: a staff event in the inbox."""
     before = len(chat.channel.sent)
-    event = StaffEvent(desk="slack", event_id=f"s{next(_ids)}", ticket_id=ticket,
-                       action="resolve", user=agent)
-    result = await ingest_staff_event(core.sessions, event, chat.chat)
-    assert result is not None
+    event = StaffAction(action="resolve", ticket=ticket, user=agent).inbound(
+        "slack", f"s{next(_ids)}", chat.chat)
+    result = await core.ingest(event)
     await core.processor.process_conversation(result.conversation_id)
     await core.outbox.drain()
     return [m.text for _, m in chat.channel.sent[before:]]

@@ -17,9 +17,10 @@ from aiohttp import web
 
 from bot.api.auth import principal
 from bot.api.base import ApiError, ApiRoute, Param, json_body, not_found, path_int
+from bot.core import UnknownTicket
 from bot.keys import CORE
+from bot.messages import StaffAction
 from handlers.tickets import staff as tickets
-from storage import tickets as repo
 from storage.clean import clean_text
 
 DESK = "api"
@@ -32,21 +33,22 @@ async def ticket_action(request: web.Request) -> web.Response:
     ticket_id = path_int(request, "ticket_id")
     data = await json_body(request)
     key = _idempotency_key(request)
-    event, duplicate = await submit(request, ticket_id, data, key)
+    event_id, staff, duplicate = await submit(request, ticket_id, data, key)
     return web.json_response(
-        {"status": "duplicate" if duplicate else "accepted", "event_id": event.event_id,
-         "ticket_id": ticket_id, "action": event.action}, status=202)
+        {"status": "duplicate" if duplicate else "accepted", "event_id": event_id,
+         "ticket_id": ticket_id, "action": staff.action}, status=202)
 
 
 async def submit(
     request: web.Request, ticket_id: int, data: dict[str, Any], key: str | None = None
-) -> tuple[repo.StaffEvent, bool]:
+) -> tuple[str, StaffAction, bool]:
     """Validate one staff action and store it in the ticket conversation's inbox; shared by
-    the REST API and the admin UI's ticket page. Returns the event and whether it repeated."""
+    the REST API and the admin UI's ticket page. Returns the event id, the action and whether
+    it repeated."""
     action = _choice(data, "action", ACTIONS)
     core = request.app[CORE]
     text = _text(data, core.settings.max_message_chars, required=action in ("reply", "note"))
-    ref: dict[str, Any] = {}
+    ref: dict[str, str] = {}
     if action == "assign":  # a person, or a team of the assignment rules
         team = _text(data, 200, required=False, name="team")
         if team:
@@ -57,14 +59,12 @@ async def submit(
         ref["priority"] = _choice(data, "priority", PRIORITIES)
     actor = principal(request).actor
     event_id = f"key:{actor}:{key}" if key else f"action:{uuid.uuid4().hex}"
-    event = repo.StaffEvent(desk=DESK, event_id=event_id, ticket_id=ticket_id,
-                            action=action, user=actor, text=text, ref=ref)
-    result = await repo.ingest_staff_event(core.sessions, event, DESK)
-    if result is None:
-        raise not_found(f"ticket {ticket_id}")
-    if not result.duplicate:
-        core.processor.notify(result.conversation_id)
-    return event, result.duplicate
+    staff = StaffAction(action=action, ticket=ticket_id, user=actor, **ref)
+    try:
+        result = await core.ingest(staff.inbound(DESK, event_id, DESK, text))
+    except UnknownTicket:
+        raise not_found(f"ticket {ticket_id}") from None
+    return event_id, staff, result.duplicate
 
 
 def _idempotency_key(request: web.Request) -> str | None:

@@ -171,5 +171,5 @@ def to_inbound(item: dict[str, Any]) -> InboundMessage:
         text=item["text"],
         display_name=item["author"],
         locale_hint=normalise_locale(item["language"]),
-        raw={"feedback": item},
+        feedback=item,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.messages import parse_command
@@ -208,7 +209,7 @@ async def _relay_comment(ctx: Context, run: SurveyRun, question: Question,
         return
     ticket = await escalation.open_ticket(ctx)
     if ticket is not None:
-        await ctx.services.desk.customer_wrote(ctx, ticket)
+        await desk_notify.tell(ctx, "customer_wrote", ticket)
 
 
 async def _alert_if_low(ctx: Context, run: SurveyRun, survey: Survey,
@@ -245,5 +246,5 @@ async def raise_low_score(ctx: Context, run: SurveyRun) -> Ticket:
     ticket.reason = "low_score"
     ctx.conversation.mode = "human"
     ctx.reply(ctx.t("survey_low_score", ticket=ticket.id))
-    await ctx.services.desk.escalated(ctx, ticket)
+    await desk_notify.tell(ctx, "escalated", ticket, again=True)
     return ticket

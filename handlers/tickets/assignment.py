@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import hours_for, is_open
@@ -47,7 +48,7 @@ async def assign_new_ticket(ctx: Context, ticket: Ticket) -> None:
         return
     agent = await pick(ctx, rule.agents, settings.assign_mode)
     states.move(ticket, "assign", ctx.now, agent)
-    await ctx.services.desk.claimed(ctx, ticket, agent)
+    await desk_notify.tell(ctx, "claimed", ticket, by=agent)
 
 
 async def pick(ctx: Context, agents: tuple[str, ...], mode: str) -> str:

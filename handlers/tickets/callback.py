@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from babel.dates import format_datetime
 
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.hours import HoursFileError, Team, hours_for, is_open, next_open
@@ -83,7 +84,7 @@ async def _pending_call(ctx: Context) -> bool:
     ticket = await escalation.open_ticket(ctx)
     if ticket is None or ticket.reason != "callback" or not FOLLOW_UP.search(ctx.text):
         return False
-    await ctx.services.desk.customer_wrote(ctx, ticket)
+    await desk_notify.tell(ctx, "customer_wrote", ticket)
     ctx.reply(ctx.t("callback_pending", ticket=ticket.id))
     return True
 

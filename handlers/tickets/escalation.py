@@ -13,6 +13,7 @@ import re
 
 from sqlalchemy import select
 
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers import identity
@@ -63,7 +64,7 @@ async def escalate(ctx: Context, reason: str, priority: str = "normal") -> Ticke
         ctx.conversation.mode = "human"
         ctx.reply(ctx.t("human_already", ticket=ticket.id))
         if reopened:  # the customer had gone back to the bot: tell staff they want a person
-            await ctx.services.desk.escalated(ctx, ticket)
+            await desk_notify.tell(ctx, "escalated", ticket, again=True)
         return ticket
     if priority not in PRIORITIES:
         raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
@@ -83,7 +84,7 @@ async def escalate(ctx: Context, reason: str, priority: str = "normal") -> Ticke
     ctx.state.pop("abstains", None)
     ctx.save_state()
     ctx.reply(ctx.t("human_requested", ticket=ticket.id, wait=identity.wait_text(ctx)))
-    await ctx.services.desk.escalated(ctx, ticket)
+    await desk_notify.tell(ctx, "escalated", ticket)
     await ctx.routing.emit(TICKET_OPENED, ctx, ticket)
     return ticket
 
@@ -94,7 +95,7 @@ async def return_to_bot(ctx: Context, by: str) -> None:
     ctx.reply(ctx.t("human_back_to_bot"))
     ticket = await open_ticket(ctx)
     if ticket is not None:
-        await ctx.services.desk.returned_to_bot(ctx, ticket, by)
+        await desk_notify.tell(ctx, "returned_to_bot", ticket, by=by)
 
 
 def _subject(ctx: Context) -> str:

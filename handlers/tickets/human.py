@@ -7,6 +7,7 @@ a void; later messages of the same case get nothing until staff answer.
 
 from __future__ import annotations
 
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from handlers.identity import follows_open_ticket, wait_text
@@ -24,7 +25,7 @@ async def relay(ctx: Context) -> bool:
     if ticket is None:
         ctx.conversation.mode = "bot"
         return False
-    await ctx.services.desk.customer_wrote(ctx, ticket)
+    await desk_notify.tell(ctx, "customer_wrote", ticket)
     if ctx.state.get(TOLD) != ticket.id:
         ctx.state[TOLD] = ticket.id
         ctx.save_state()

@@ -3,10 +3,15 @@
 Outbox items for Slack carry ``meta["slack_op"]``:
 
 ``root``       the ticket's first message; its ``ts`` becomes the ticket's thread
-               (stored on the ticket right here, in one short UPDATE, before the outbox marks the
-               item sent; a re-claimed root item finds the thread and is not posted twice)
-``thread``     a message in the ticket's thread (the thread is looked up at send time)
-``update_root`` rewrite the root message (status, buttons) with ``chat.update``
+               (stored right here, in one short write, before the outbox marks the item sent;
+               a re-claimed root item finds the thread and is not posted twice). With
+               ``meta["again"]`` (the customer asked for a person again) a ticket that has a
+               thread gets that line in it and its root rewritten instead
+``thread``     a message in the ticket's thread (the thread is looked up at send time);
+               ``meta["optional"]``: skipped when the ticket has no thread (it never reached
+               Slack), ``meta["or_channel"]``: posted in the channel instead
+``update_root`` rewrite the root message (status, buttons) with ``chat.update`` (``optional``
+               as for ``thread``)
 ``react``      ``reactions.add`` on ``meta["ts"]`` (confirms a relayed staff reply)
 ``ephemeral``  ``chat.postEphemeral`` to ``meta["user"]`` in the ticket's thread
 
@@ -84,6 +89,9 @@ class SlackAdapter:
     async def _root(self, message: OutboundMessage) -> SendResult:
         ticket_id = int(message.meta["thread_ticket"])
         existing = await self._thread_of(ticket_id)
+        if existing is not None and message.meta.get("again"):
+            await self._in_thread(existing, str(message.meta["again"]), None)
+            return await self._update_root(message)
         if existing is not None:  # posted before a crash/lease expiry: never post twice
             return SendResult.sent(existing[1])
         response = await self._client.chat_postMessage(
@@ -97,16 +105,26 @@ class SlackAdapter:
 
     async def _thread(self, message: OutboundMessage) -> SendResult:
         thread = await self._thread_of(int(message.meta["thread_ticket"]))
+        if thread is None and message.meta.get("optional"):
+            return SendResult.sent(None)
+        if thread is None and message.meta.get("or_channel"):
+            return await self._post(message)
         if thread is None:
             return SendResult.failed("the ticket has no Slack thread (its first post failed)")
+        return SendResult.sent(await self._in_thread(thread, message.text, _blocks(message)))
+
+    async def _in_thread(self, thread: tuple[str, str], text: str,
+                         blocks: list[dict[str, Any]] | None) -> str:
         response = await self._client.chat_postMessage(
-            channel=thread[0], thread_ts=thread[1], text=message.text, blocks=_blocks(message),
+            channel=thread[0], thread_ts=thread[1], text=text, blocks=blocks,
             unfurl_links=False,
         )
-        return SendResult.sent(str(response["ts"]))
+        return str(response["ts"])
 
     async def _update_root(self, message: OutboundMessage) -> SendResult:
         thread = await self._thread_of(int(message.meta["thread_ticket"]))
+        if thread is None and message.meta.get("optional"):
+            return SendResult.sent(None)
         if thread is None:
             return SendResult.failed("the ticket has no Slack thread to update")
         await self._client.chat_update(

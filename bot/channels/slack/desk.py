@@ -1,11 +1,11 @@
 """The Slack support desk: one thread per ticket in CRMBOT_SLACK_SUPPORT_CHANNEL.
 
-Every method only *enqueues* Slack posts through ``ctx.notify`` with ``order_key
-f"ticket:{id}"``: they are committed with the state change that caused them and delivered in
-order by the outbox (bot/channels/slack/adapter.py), so a Slack outage delays the desk but
-loses nothing and never blocks the customer's own replies. The one exception is the ✅
-confirmation of a relayed staff reply: it is queued behind the customer's message
-(``conv:<id>``), so it appears only once that message has actually left.
+Every event becomes posts with ``order_key f"ticket:{id}"`` that the core queues in the outbox
+of the handler's transaction (bot/desk_notify.py): they are committed with the state change
+that caused them and delivered in order by the outbox (bot/channels/slack/adapter.py), so a
+Slack outage delays the desk but loses nothing and never blocks the customer's own replies. The
+one exception is the ✅ confirmation of a relayed staff reply: it is queued behind the
+customer's message (``conv:<id>``), so it appears only once that message has actually left.
 
 Staff texts come from the catalogs (``desk_*`` keys) in CRMBOT_DEFAULT_LOCALE.
 """
@@ -14,19 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.channels.slack.text import escape
 from bot.config import Settings
-from bot.context import Context
+from bot.desk import DeskEvent, DeskPost, TicketView
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
-from storage import feedback
-from storage.models import Message, Ticket
 from storage.ticket_states import RESOLVED
 
 NAME = "slack"
-LAST_MESSAGES = 6
 SNIPPET = 300
 ACTION_IDS = {"claim": "ticket_claim", "resolve": "ticket_resolve", "bot": "ticket_bot",
               "called": "ticket_called", "review": "ticket_review_approve",
@@ -34,7 +29,9 @@ ACTION_IDS = {"claim": "ticket_claim", "resolve": "ticket_resolve", "bot": "tick
 
 
 class SlackDesk:
-    """:class:`bot.desk.SupportDesk` for Slack."""
+    """:class:`bot.desk.SupportDesk` for Slack: renders each event as Slack posts."""
+
+    wants_history = True
 
     def __init__(self, settings: Settings, translator: Translator) -> None:
         self._channel = settings.slack_support_channel or ""
@@ -44,59 +41,67 @@ class SlackDesk:
     def t(self, key: str, **values: Any) -> str:
         return self._translator.t(key, self._locale, **values)
 
-    # -- SupportDesk ---------------------------------------------------------------------
+    def handle(self, event: DeskEvent) -> list[DeskPost]:
+        posts: list[DeskPost] = []
+        getattr(self, f"_{event.kind}")(event, posts)
+        return posts
 
-    async def escalated(self, ctx: Context, ticket: Ticket) -> None:
-        if ticket.slack_channel:  # already has a thread: the customer asked again
-            self._thread(ctx, ticket, self.t("desk_reopened"))
-            await self._update_root(ctx, ticket)
-            return
-        ticket.slack_channel = self._channel
-        text, blocks = await self._root(ctx, ticket)
-        self._enqueue(ctx, ticket, "root", text, blocks=blocks)
+    # -- one method per event kind -------------------------------------------------------
 
-    async def customer_wrote(self, ctx: Context, ticket: Ticket) -> None:
-        name = escape(self._customer_name(ctx))
-        inbound = ctx.inbound
-        if inbound.kind in ("text", "command", "edited", "callback") and ctx.text:
-            text = self.t("desk_customer_wrote", name=name, text=escape(ctx.text))
+    def _escalated(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        """The ticket's root post (its ``ts`` becomes the ticket's thread). Asked for again:
+        a line in the thread and a fresh root, or a root if the ticket never reached Slack
+        (the adapter finds the thread, or not, at send time)."""
+        ticket = _ticket(event)
+        text, blocks = self._root(event, ticket)
+        again = self.t("desk_reopened") if event.again else False
+        self._enqueue(posts, ticket, "root", text, blocks=blocks, again=again)
+
+    def _customer_wrote(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        name = escape(self._customer_name(event))
+        if event.message_kind in ("text", "command", "edited", "callback") and event.text:
+            text = self.t("desk_customer_wrote", name=name, text=escape(event.text))
         else:
-            text = self.t("desk_customer_sent_other", name=name, kind=inbound.kind)
-        self._thread(ctx, ticket, text)
+            text = self.t("desk_customer_sent_other", name=name, kind=event.message_kind)
+        self._thread(posts, _ticket(event), text)
 
-    async def returned_to_bot(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        if by.startswith("agent:"):
-            self._thread(ctx, ticket, self.t("desk_back_agent", who=self._who(by)))
+    def _returned_to_bot(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        ticket = _ticket(event)
+        if event.by.startswith("agent:"):
+            self._thread(posts, ticket, self.t("desk_back_agent", who=self._who(event.by)))
         else:
-            self._thread(ctx, ticket, self.t("desk_back_customer"))
-        await self._update_root(ctx, ticket, by)
+            self._thread(posts, ticket, self.t("desk_back_customer"))
+        self._update_root(event, posts, event.by)
 
-    async def claimed(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        self._thread(ctx, ticket, self.t("desk_claimed", who=mention(by)))
-        await self._update_root(ctx, ticket)
+    def _claimed(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        self._thread(posts, _ticket(event), self.t("desk_claimed", who=mention(event.by)))
+        self._update_root(event, posts)
 
-    async def resolved(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        self._thread(ctx, ticket, self.t("desk_resolved", who=mention(by)))
-        await self._update_root(ctx, ticket, by)
+    def _resolved(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        self._thread(posts, _ticket(event), self.t("desk_resolved", who=mention(event.by)))
+        self._update_root(event, posts, event.by)
 
-    async def relayed(self, ctx: Context, ticket: Ticket, ref: dict[str, Any]) -> None:
+    def _relayed(self, event: DeskEvent, posts: list[DeskPost]) -> None:
         """✅ on the staff message, queued behind the customer's copy (same order key); a
         review's root then shows the public reply instead of the suggestion."""
-        if ctx.conversation.channel == "intake":
-            await self._update_root(ctx, ticket)
-        if not ref.get("channel") or not ref.get("ts"):
+        ticket = _ticket(event)
+        if event.case.channel == "intake":
+            self._update_root(event, posts)
+        staff = event.staff
+        if staff is None or not staff.where or not staff.ts:
             return
-        ctx.notify(
+        posts.append(DeskPost(
             OutboundMessage(
-                channel=NAME, chat_id=str(ref["channel"]), text="white_check_mark",
-                meta={"slack_op": "react", "ts": str(ref["ts"]), "name": "white_check_mark",
+                channel=NAME, chat_id=staff.where, text="white_check_mark",
+                meta={"slack_op": "react", "ts": staff.ts, "name": "white_check_mark",
                       "thread_ticket": ticket.id},
             ),
-            order_key=f"conv:{ctx.conversation.id}",
-        )
+            order_key=f"conv:{event.case.conversation_id}",
+        ))
 
-    async def refused(self, ctx: Context, ticket: Ticket, ref: dict[str, Any], why: str) -> None:
+    def _refused(self, event: DeskEvent, posts: list[DeskPost]) -> None:
         """Tell only the staff member who tried (an ephemeral message in the thread)."""
+        ticket, staff = _ticket(event), event.staff
         texts = {
             "resolved": self.t("desk_refused_resolved", ticket=ticket.id),
             "empty": self.t("desk_refused_empty"),
@@ -104,57 +109,58 @@ class SlackDesk:
                             who=mention(ticket.assignee) if ticket.assignee else "?"),
             "priority": self.t("desk_refused_priority"),
             "no_saved_reply": self.t("desk_refused_saved_reply"),
-            "no_team": self.t("desk_refused_no_team", team=escape(str(ref.get("team", "")))),
+            "no_team": self.t("desk_refused_no_team",
+                              team=escape(staff.team if staff else "")),
         }
-        user = str(ref.get("user") or "")
-        if not user or ctx.inbound.channel != NAME:  # only a Slack user can see an ephemeral
-            return
-        self._enqueue(ctx, ticket, "ephemeral", texts.get(why, why), user=user,
-                      chat_id=str(ref.get("channel") or ticket.slack_channel or self._channel))
+        if staff is None or not staff.user or event.source != NAME:
+            return  # only a Slack user can see an ephemeral
+        self._enqueue(posts, ticket, "ephemeral", texts.get(event.why, event.why),
+                      user=staff.user, chat_id=staff.where or self._channel)
 
-    async def reopened(self, ctx: Context, ticket: Ticket, by: str) -> None:
-        if not ticket.slack_channel:
-            return
-        who = mention(by) if ctx.inbound.channel == NAME else escape(by)
-        self._thread(ctx, ticket, self.t("desk_reopened_by", who=who))
-        await self._update_root(ctx, ticket)
+    def _reopened(self, event: DeskEvent, posts: list[DeskPost]) -> None:
+        ticket = _ticket(event)
+        who = mention(event.by) if event.source == NAME else escape(event.by)
+        self._thread(posts, ticket, self.t("desk_reopened_by", who=who), optional=True)
+        self._update_root(event, posts, optional=True)
 
-    async def noted(self, ctx: Context, ticket: Ticket, by: str, text: str) -> None:
+    def _noted(self, event: DeskEvent, posts: list[DeskPost]) -> None:
         """A note written elsewhere (admin UI, API) shows in the thread; one written in the
         thread is there already."""
-        if ctx.inbound.channel == NAME or not ticket.slack_channel:
+        if event.source == NAME:
             return
-        self._thread(ctx, ticket, self.t("desk_note", who=escape(by), text=escape(text)))
+        self._thread(posts, _ticket(event),
+                     self.t("desk_note", who=escape(event.by), text=escape(event.text)),
+                     optional=True)
 
-    async def dead_letter(self, ctx: Context, ticket: Ticket | None, event_id: int) -> None:
+    def _dead_letter(self, event: DeskEvent, posts: list[DeskPost]) -> None:
         """In the case's thread when it has one, else in the support channel."""
-        text = self.t("desk_dead_letter", event=event_id, conversation=ctx.conversation.id,
-                      channel=ctx.conversation.channel)
-        if ticket is not None and ticket.slack_channel:
-            self._thread(ctx, ticket, text)
+        text = self.t("desk_dead_letter", event=event.event_id,
+                      conversation=event.case.conversation_id, channel=event.case.channel)
+        if event.ticket is not None:
+            self._enqueue(posts, event.ticket, "thread", text, or_channel=True)
             return
-        ctx.notify(
+        posts.append(DeskPost(
             OutboundMessage(channel=NAME, chat_id=self._channel, text=text,
                             meta={"slack_op": "post"}),
-            order_key=f"conv:{ctx.conversation.id}",
-        )
+            order_key=f"conv:{event.case.conversation_id}",
+        ))
 
     # -- rendering -----------------------------------------------------------------------
 
-    async def _root(
-        self, ctx: Context, ticket: Ticket, by: str | None = None
+    def _root(
+        self, event: DeskEvent, ticket: TicketView, by: str | None = None
     ) -> tuple[str, list[dict[str, Any]]]:
         """The root message: who, where, what was said before, status and the buttons."""
         title = self.t("desk_root_title", ticket=ticket.id, priority=ticket.priority,
                        reason=escape(ticket.reason))
-        who = self.t("desk_root_customer", name=escape(self._customer_name(ctx)),
-                     channel=ctx.conversation.channel, language=ctx.locale)
-        history = await self._history(ctx, ticket)
-        status = self._status(ctx, ticket, by)
-        review = await self._review(ctx, ticket)
+        who = self.t("desk_root_customer", name=escape(self._customer_name(event)),
+                     channel=event.case.channel, language=event.case.locale)
+        status = self._status(event, ticket, by)
+        review = self._review(event)
         blocks: list[dict[str, Any]] = [
             _section(f"{title}\n{who}"),
-            _section(review[0] if review else f"{self.t('desk_root_last')}\n{history}"),
+            _section(review[0] if review else
+                     f"{self.t('desk_root_last')}\n{self._history(event)}"),
             {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": status},
                 {"type": "mrkdwn", "text": self.t("desk_how_to")},
@@ -164,12 +170,10 @@ class SlackDesk:
             blocks.append(self._buttons(ticket, approvable=bool(review and review[1])))
         return f"{title} {status}", blocks
 
-    async def _review(self, ctx: Context, ticket: Ticket) -> tuple[str, bool] | None:
+    def _review(self, event: DeskEvent) -> tuple[str, bool] | None:
         """For a review or forum post: where, the rating, the link, the text and the suggested
         public reply; and whether that reply can still be approved."""
-        if ctx.conversation.channel != "intake":
-            return None
-        item = await feedback.of_ticket(ctx.session, ticket.id)
+        item = event.review
         if item is None:
             return None
         stars = "★" * item.rating + "☆" * (5 - item.rating) if item.rating else "–"
@@ -184,7 +188,7 @@ class SlackDesk:
                       "> " + escape(" ".join(item.suggested_reply.split())[:SNIPPET * 3])]
         return "\n".join(lines), bool(item.suggested_reply and not item.reply_text)
 
-    def _buttons(self, ticket: Ticket, approvable: bool = False) -> dict[str, Any]:
+    def _buttons(self, ticket: TicketView, approvable: bool = False) -> dict[str, Any]:
         def button(kind: str, label: str, style: str | None = None) -> dict[str, Any]:
             element: dict[str, Any] = {
                 "type": "button", "action_id": ACTION_IDS[kind], "value": str(ticket.id),
@@ -206,60 +210,65 @@ class SlackDesk:
         elements.append(button("bot", self.t("desk_button_bot")))
         return {"type": "actions", "block_id": f"ticket:{ticket.id}", "elements": elements}
 
-    def _status(self, ctx: Context, ticket: Ticket, by: str | None) -> str:
+    def _status(self, event: DeskEvent, ticket: TicketView, by: str | None) -> str:
         if ticket.status == RESOLVED:
             return self.t("desk_status_resolved", who=mention(by or ticket.assignee or ""))
-        if ctx.conversation.mode != "human":
+        if event.case.mode != "human":
             return self.t("desk_status_bot", who=self._who(by or "customer"))
         if ticket.assignee:
             return self.t("desk_status_claimed", who=mention(ticket.assignee))
         return self.t("desk_status_open")
 
-    async def _history(self, ctx: Context, ticket: Ticket) -> str:
+    def _history(self, event: DeskEvent) -> str:
         """The last messages before the escalation, oldest first, quoted and escaped."""
-        rows = (await ctx.session.scalars(
-            select(Message)
-            .where(Message.conversation_id == ctx.conversation.id,
-                   Message.created_at <= ticket.created_at,
-                   Message.kind.in_(("text", "command", "callback", "edited")))
-            .order_by(Message.id.desc())
-            .limit(LAST_MESSAGES)
-        )).all()
-        if not rows:
+        if not event.history:
             return self.t("desk_root_none")
         labels = {"customer": "desk_who_customer", "bot": "desk_who_bot", "agent": "desk_who_agent"}
         lines = []
-        for row in reversed(rows):
-            label = self.t(labels.get(row.sender, "desk_who_bot"))
-            snippet = " ".join(row.text.split())[:SNIPPET]
+        for sender, body in event.history:
+            label = self.t(labels.get(sender, "desk_who_bot"))
+            snippet = " ".join(body.split())[:SNIPPET]
             lines.append(f"> _{label}:_ {escape(snippet)}")
         return "\n".join(lines)
 
-    def _customer_name(self, ctx: Context) -> str:
-        return (ctx.customer.display_name or ctx.identity.display_name
-                or self.t("desk_unknown_customer"))
+    def _customer_name(self, event: DeskEvent) -> str:
+        return event.case.customer_name or self.t("desk_unknown_customer")
 
     def _who(self, by: str) -> str:
         return mention(by) if by.startswith("agent:") else self.t("desk_who_customer")
 
     # -- enqueueing ----------------------------------------------------------------------
 
-    async def _update_root(self, ctx: Context, ticket: Ticket, by: str | None = None) -> None:
-        text, blocks = await self._root(ctx, ticket, by)
-        self._enqueue(ctx, ticket, "update_root", text, blocks=blocks)
+    def _update_root(self, event: DeskEvent, posts: list[DeskPost], by: str | None = None,
+                     optional: bool = False) -> None:
+        ticket = _ticket(event)
+        text, blocks = self._root(event, ticket, by)
+        self._enqueue(posts, ticket, "update_root", text, blocks=blocks, optional=optional)
 
-    def _thread(self, ctx: Context, ticket: Ticket, text: str) -> None:
-        self._enqueue(ctx, ticket, "thread", text)
+    def _thread(self, posts: list[DeskPost], ticket: TicketView, text: str,
+                optional: bool = False) -> None:
+        self._enqueue(posts, ticket, "thread", text, optional=optional)
 
-    def _enqueue(self, ctx: Context, ticket: Ticket, op: str, text: str,
-                 chat_id: str | None = None, **meta: Any) -> None:
-        ctx.notify(
+    def _enqueue(self, posts: list[DeskPost], ticket: TicketView, op: str, text: str,
+                 chat_id: str | None = None, order_key: str | None = None,
+                 **meta: Any) -> None:
+        """``optional``: skipped when the ticket has no thread (it never reached Slack);
+        ``or_channel``: posted in the channel instead. The adapter decides at send time."""
+        meta = {k: v for k, v in meta.items() if v is not False}
+        posts.append(DeskPost(
             OutboundMessage(
-                channel=NAME, chat_id=chat_id or ticket.slack_channel or self._channel,
+                channel=NAME, chat_id=chat_id or self._channel,
                 text=text, meta={"slack_op": op, "thread_ticket": ticket.id, **meta},
             ),
-            order_key=f"ticket:{ticket.id}",
-        )
+            order_key=order_key or f"ticket:{ticket.id}",
+        ))
+
+
+def _ticket(event: DeskEvent) -> TicketView:
+    """Every event but a dead letter is about a ticket."""
+    if event.ticket is None:
+        raise ValueError(f"desk event {event.kind} without a ticket")
+    return event.ticket
 
 
 def mention(by: str) -> str:

@@ -29,8 +29,9 @@ from bot.channels.slack.customer import customer_summary
 from bot.channels.slack.kb import SlackKB
 from bot.channels.slack.names import SlackNames
 from bot.channels.slack.text import reply_text, to_plain
-from bot.core import Core
+from bot.core import Core, UnknownTicket
 from bot.i18n import Translator
+from bot.messages import InboundMessage, StaffAction
 from storage import tickets as repo
 from storage.clean import BadInput, db_id
 from storage.models import Customer, Ticket
@@ -111,12 +112,11 @@ class SlackEvents:
             ticket = await repo.by_thread(session, channel, str(thread_ts))
         if ticket is None:
             return
-        await self._ingest(repo.StaffEvent(
-            desk=NAME, event_id=str(body.get("event_id") or f"msg:{channel}:{ts}"),
-            ticket_id=ticket.id, action=action, user=str(event["user"]),
-            text=text if text is not None else to_plain(raw_text),
-            ref={"channel": channel, "ts": str(ts)},
-        ), channel)
+        staff = StaffAction(action=action, ticket=ticket.id, user=str(event["user"]),
+                            where=channel, ts=str(ts))
+        await self._ingest(staff.inbound(
+            NAME, str(body.get("event_id") or f"msg:{channel}:{ts}"), channel,
+            text if text is not None else to_plain(raw_text)))
 
     async def on_action(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
@@ -132,11 +132,10 @@ class SlackEvents:
             await ack()
             return
         kind = ACTIONS[str(action.get("action_id"))]
-        await self._ingest(repo.StaffEvent(
-            desk=NAME, event_id=f"action:{action.get('action_ts')}:{user}:{kind}",
-            ticket_id=ticket_id, action=kind, user=user,
-            ref={"channel": channel, "ts": str(container.get("message_ts") or "")},
-        ), channel)
+        staff = StaffAction(action=kind, ticket=ticket_id, user=user, where=channel,
+                            ts=str(container.get("message_ts") or ""))
+        await self._ingest(staff.inbound(
+            NAME, f"action:{action.get('action_ts')}:{user}:{kind}", channel))
         await ack()
 
     async def on_command(
@@ -167,18 +166,16 @@ class SlackEvents:
     async def on_other_event(self) -> None:
         """Subscribed events we do not use are acknowledged (no 404, so Slack won't retry)."""
 
-    async def _ingest(self, event: repo.StaffEvent, channel: str) -> None:
-        result = await repo.ingest_staff_event(self._core.sessions, event, channel)
+    async def _ingest(self, message: InboundMessage) -> None:
+        """Through ``Core.ingest`` like every channel's events (it counts them, too)."""
+        assert message.staff is not None
         if self.names is not None:
-            self.names.learn(event.user)  # in the background: the ack never waits for Slack
-        if result is None:
-            log.warning("slack %s on unknown ticket %s ignored", event.action, event.ticket_id)
-            return
-        if result.duplicate:
-            metrics.INBOUND_DUPLICATES.labels(NAME).inc()
-            return
-        metrics.INBOUND.labels(NAME).inc()
-        self._core.processor.notify(result.conversation_id)
+            self.names.learn(message.staff.user)  # in the background: the ack never waits
+        try:
+            await self._core.ingest(message)
+        except UnknownTicket:
+            log.warning("slack %s on unknown ticket %s ignored", message.staff.action,
+                        message.staff.ticket)
 
     async def _list(self, assignee: str | None) -> str:
         async with self._core.sessions() as session:

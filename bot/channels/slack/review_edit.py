@@ -16,8 +16,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core import Core
+from bot.messages import InboundMessage, StaffAction
 from storage import feedback
-from storage import tickets as repo
 from storage.clean import BadInput, db_id
 
 log = logging.getLogger("crmbot.slack")
@@ -28,7 +28,7 @@ BLOCK, INPUT = "reply", "text"
 MAX_TEXT = 3000
 
 Ack = Callable[..., Awaitable[Any]]
-Ingest = Callable[[repo.StaffEvent, str], Awaitable[None]]
+Ingest = Callable[[InboundMessage], Awaitable[None]]
 
 
 def modal(ticket_id: int, channel: str, text: str, t: Callable[..., str]) -> dict[str, Any]:
@@ -88,8 +88,8 @@ class ReviewEdit:
             await ack(response_action="errors", errors={BLOCK: "ticket unknown"})
             return
         user = str((body.get("user") or {}).get("id") or "")
-        await self._ingest(repo.StaffEvent(
-            desk="slack", event_id=f"view:{view.get('id') or view.get('hash')}:{user}",
-            ticket_id=ticket_id, action="reply", user=user, text=text, ref={},
-        ), str(meta.get("channel") or ""))
+        staff = StaffAction(action="reply", ticket=ticket_id, user=user)
+        await self._ingest(staff.inbound(
+            "slack", f"view:{view.get('id') or view.get('hash')}:{user}",
+            str(meta.get("channel") or ""), text))
         await ack()

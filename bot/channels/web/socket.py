@@ -297,7 +297,7 @@ def _inbound(state: WebState, conn: Connection, kind: str, cid: str,
     feedback = {"source": "widget", "external_id": f"{conn.session_id}:{cid}",
                 "rating": rating, "text": text, "email": email}
     return InboundMessage(text=text, kind="callback", callback_data="feedback_form",
-                          raw={"feedback": feedback}, **common), None
+                          feedback=feedback, **common), None
 
 
 async def _bot_answers(state: WebState, conversation_id: int) -> bool:

@@ -52,8 +52,8 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     data = {name: str(form[name]) for name in FIELDS if name in form}
     try:
-        event, _ = await desk.submit(request, ticket_id, data)
-        flash = f"Queued: {event.action}. It is carried out in order with the conversation."
+        _, staff, _ = await desk.submit(request, ticket_id, data)
+        flash = f"Queued: {staff.action}. It is carried out in order with the conversation."
     except ApiError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound(text=exc.message) from None
