@@ -255,8 +255,6 @@ class Ticket(Base):
     reason: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(Text, default="")
     assignee: Mapped[str | None] = mapped_column(String(200))
-    slack_channel: Mapped[str | None] = mapped_column(String(64))
-    slack_thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]

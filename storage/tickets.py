@@ -1,4 +1,4 @@
-"""Ticket repository: claims, Slack thread bookkeeping, staff events into the inbox, SLA.
+"""Ticket repository: claims, staff events into the inbox, SLA, workload.
 
 Staff actions taken in Slack (a reply in a ticket's thread, a Claim/Resolve/Back-to-bot button)
 belong to the *customer's* conversation, whose inbox key is the customer's (channel, chat_id).
@@ -11,7 +11,7 @@ in one transaction, exactly once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
@@ -22,7 +22,6 @@ from storage.clean import BIGINT_MAX
 from storage.envelopes import InboundMessage
 from storage.inbox import IngestResult
 from storage.models import Conversation, InboundEvent, Ticket, TicketSlaEvent, utcnow
-from storage.models_slack import TicketSlaReminder
 from storage.sql import insert_ignore, is_postgres
 from storage.ticket_states import CLAIMED, OPEN, OPEN_STATUSES
 
@@ -95,32 +94,6 @@ async def claim(session: AsyncSession, ticket_id: int, assignee: str, now: datet
     return result.rowcount == 1
 
 
-async def record_thread(session: AsyncSession, ticket_id: int, channel: str, ts: str) -> None:
-    """Remember where the ticket's thread lives (only the first root post counts)."""
-    await session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.slack_thread_ts.is_(None))
-        .values(slack_channel=channel, slack_thread_ts=ts)
-    )
-
-
-async def thread_of(session: AsyncSession, ticket_id: int) -> tuple[str, str] | None:
-    row = (
-        await session.execute(
-            select(Ticket.slack_channel, Ticket.slack_thread_ts).where(Ticket.id == ticket_id)
-        )
-    ).first()
-    if row is None or not row[0] or not row[1]:
-        return None
-    return str(row[0]), str(row[1])
-
-
-async def by_thread(session: AsyncSession, channel: str, thread_ts: str) -> Ticket | None:
-    return await session.scalar(
-        select(Ticket).where(Ticket.slack_channel == channel, Ticket.slack_thread_ts == thread_ts)
-    )
-
-
 async def latest_of_conversation(session: AsyncSession, conversation_id: int) -> Ticket | None:
     """The conversation's newest ticket, open or not (where staff discuss this case)."""
     return await session.scalar(
@@ -137,45 +110,6 @@ async def listing(
     if assignee is not None:
         stmt = stmt.where(Ticket.assignee == assignee)
     return list((await session.scalars(stmt.order_by(Ticket.id).limit(limit))).all())
-
-
-async def overdue_unclaimed(session: AsyncSession, minutes: int, now: datetime) -> list[Ticket]:
-    """Open tickets posted to the desk, unclaimed for ``minutes``, not yet reminded about."""
-    reminded = select(TicketSlaReminder.ticket_id)
-    stmt = (
-        select(Ticket)
-        .where(
-            Ticket.status == OPEN,
-            Ticket.assignee.is_(None),
-            Ticket.slack_channel.is_not(None),
-            Ticket.created_at <= now - timedelta(minutes=minutes),
-            Ticket.id.not_in(reminded),
-        )
-        .order_by(Ticket.id)
-        .limit(100)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def mark_reminded(session: AsyncSession, ticket_id: int, now: datetime) -> bool:
-    """True for the one caller (of possibly several processes) that records it first."""
-    module: Any = postgresql if is_postgres(session) else sqlite
-    table: Any = TicketSlaReminder.__table__
-    stmt = (
-        module.insert(table)
-        .values(ticket_id=ticket_id, kind="unclaimed", reminded_at=now)
-        .on_conflict_do_nothing(index_elements=["ticket_id"])
-        .returning(table.c.ticket_id)
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
-async def open_with_thread(session: AsyncSession, limit: int = 500) -> list[Ticket]:
-    """Unresolved tickets that have a desk thread, oldest first (the SLA watch's work)."""
-    stmt = (select(Ticket).where(Ticket.status.in_(OPEN_STATUSES),
-                                 Ticket.slack_channel.is_not(None))
-            .order_by(Ticket.id).limit(limit))
-    return list((await session.scalars(stmt)).all())
 
 
 async def sla_recorded(session: AsyncSession, ticket_ids: list[int]) -> set[tuple[int, str]]:

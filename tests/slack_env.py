@@ -20,6 +20,7 @@ from bot.app import build_app
 from bot.compose import build_core
 from bot.core import Core
 from storage.models import InboundEvent, Ticket
+from storage.slack_threads import thread_of
 from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack, SlackSigner
 from tests.helpers import RecordingChannel, inbound
@@ -73,16 +74,25 @@ class SlackEnv:
         async with self.core.sessions() as session:
             return await session.get_one(Ticket, ticket_id)
 
+    async def thread(self, ticket_id: int = 1) -> tuple[str, str] | None:
+        """(channel, thread ts) of the ticket's Slack thread, as the adapter recorded it."""
+        async with self.core.sessions() as session:
+            return await thread_of(session, ticket_id)
+
+    async def thread_ts(self, ticket_id: int = 1) -> str | None:
+        found = await self.thread(ticket_id)
+        return found[1] if found else None
+
     async def root_ts(self, ticket_id: int = 1) -> str:
         """The ticket's thread; waits briefly, since the adapter records it just after Slack
         answered the root post."""
         for _ in range(250):
-            ticket = await self.ticket(ticket_id)
-            if ticket.slack_thread_ts:
+            ts = await self.thread_ts(ticket_id)
+            if ts:
                 break
             await asyncio.sleep(0.02)
-        assert ticket.slack_thread_ts, "the ticket has no thread yet"
-        return ticket.slack_thread_ts
+        assert ts, "the ticket has no thread yet"
+        return ts
 
     async def slack_events(self) -> int:
         async with self.core.sessions() as session:

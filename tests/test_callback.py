@@ -68,7 +68,7 @@ async def _roots(env: SlackEnv) -> list[dict[str, object]]:
 
 
 async def _thread_ts(env: SlackEnv, ticket_id: int) -> str | None:
-    return (await env.ticket(ticket_id)).slack_thread_ts
+    return await env.thread_ts(ticket_id)
 
 
 async def _ticket(env: SlackEnv) -> Ticket | None:

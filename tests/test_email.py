@@ -106,7 +106,7 @@ async def _ticket(env: EmailEnv) -> Ticket | None:
 async def _has_root(env: EmailEnv) -> bool:
     ticket = await _ticket(env)
     return bool(env.slack.fake.roots(SUPPORT)) and ticket is not None \
-        and ticket.slack_thread_ts is not None
+        and await env.slack.thread_ts(ticket.id) is not None
 
 
 async def _mail_with(env: EmailEnv, fragment: str) -> EmailMessage | None:

@@ -12,6 +12,7 @@ from bot.channels.slack.sla import SlaWatch
 from bot.core import Core
 from bot.hours import hours_for
 from storage.models import Customer, OutboxItem, Ticket, TicketSlaEvent
+from storage.models_slack import SlackThread
 
 TEAM = hours_for(None).team("default")  # Europe/Stockholm, Mon-Thu 9-17, Fri 9-16
 SUPPORT = "C0SUPPORT"
@@ -68,11 +69,12 @@ async def _ticket(core: Core, priority: str, **values: object) -> int:
         await session.flush()
         fields: dict[str, object] = {
             "status": "open", "priority": priority, "subject": "", "reason": "customer_request",
-            "created_at": local(23, 9), "slack_channel": SUPPORT,
-            "slack_thread_ts": f"1.{customer.id:06d}"}
+            "created_at": local(23, 9)}
         ticket = Ticket(customer_id=customer.id, channel="test", **{**fields, **values})
         session.add(ticket)
         await session.flush()
+        session.add(SlackThread(ticket_id=ticket.id, channel=SUPPORT,
+                                thread_ts=f"1.{customer.id:06d}"))
         return ticket.id
 
 

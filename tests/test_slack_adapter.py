@@ -18,7 +18,9 @@ from bot.core import Core
 from bot.messages import OutboundMessage
 from bot.ports import SendResult
 from storage.models import Conversation, Customer, OutboxItem, Ticket, utcnow
+from storage.models_slack import SlackThread
 from storage.outbox import enqueue
+from storage.slack_threads import thread_of
 from tests.fakes.slack import FakeSlack
 
 SUPPORT = "C0SUPPORT"
@@ -39,7 +41,8 @@ def _adapter(core: Core, fake: FakeSlack, token: str | None = None,
     return SlackAdapter(client, core.sessions)
 
 
-async def _ticket(core: Core, **values: object) -> int:
+async def _ticket(core: Core, thread: str | None = None, **values: object) -> int:
+    """A ticket; with ``thread`` (a ts), one whose root was posted to SUPPORT."""
     async with core.sessions.begin() as session:
         customer = Customer(display_name="Anna", attributes={})
         session.add(customer)
@@ -49,6 +52,8 @@ async def _ticket(core: Core, **values: object) -> int:
         ticket = Ticket(customer_id=customer.id, channel="test", **{**fields, **values})
         session.add(ticket)
         await session.flush()
+        if thread is not None:
+            session.add(SlackThread(ticket_id=ticket.id, channel=SUPPORT, thread_ts=thread))
         return ticket.id
 
 
@@ -66,8 +71,7 @@ async def test_root_is_recorded_once_and_threads_follow(core: Core, fake: FakeSl
     assert again == SendResult.sent(first.external_id), "a re-claimed root is not re-posted"
     assert len(fake.roots(SUPPORT)) == 1
     async with core.sessions() as session:
-        row = await session.get_one(Ticket, ticket)
-    assert (row.slack_channel, row.slack_thread_ts) == (SUPPORT, first.external_id)
+        assert await thread_of(session, ticket) == (SUPPORT, first.external_id)
     reply = await adapter.send(_msg("thread", ticket, "in the thread"))
     assert reply.ok
     assert [m["text"] for m in fake.thread(SUPPORT, first.external_id)] == ["in the thread"]
@@ -144,10 +148,10 @@ async def test_sla_reminds_once_and_mentions_oncall(core: Core) -> None:
     settings = core.settings.model_copy(update={"slack_oncall_group": "S0ONCALL",
                                                 "sla_unclaimed_minutes": 15})
     old = utcnow() - timedelta(minutes=20)
-    waiting = await _ticket(core, slack_channel=SUPPORT, slack_thread_ts="1.000001")
-    claimed = await _ticket(core, slack_channel=SUPPORT, slack_thread_ts="1.000002",
+    waiting = await _ticket(core, thread="1.000001")
+    claimed = await _ticket(core, thread="1.000002",
                             assignee="U1", status="claimed")
-    fresh = await _ticket(core, slack_channel=SUPPORT, slack_thread_ts="1.000003")
+    fresh = await _ticket(core, thread="1.000003")
     async with core.sessions.begin() as session:
         for tid in (waiting, claimed):
             (await session.get_one(Ticket, tid)).created_at = old

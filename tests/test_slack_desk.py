@@ -32,7 +32,7 @@ async def _escalate(env: SlackEnv) -> dict[str, Any]:
 
 
 async def _thread_recorded(env: SlackEnv) -> bool:
-    return bool((await env.ticket(1)).slack_thread_ts)
+    return bool(await env.thread_ts(1))
 
 
 async def _roots(env: SlackEnv) -> list[dict[str, Any]]:
@@ -42,8 +42,7 @@ async def _roots(env: SlackEnv) -> list[dict[str, Any]]:
 async def test_escalation_posts_one_thread_with_context_and_buttons(slack_env: SlackEnv) -> None:
     env = slack_env
     root = await _escalate(env)
-    ticket = await env.ticket(1)
-    assert ticket.slack_channel == SUPPORT and ticket.slack_thread_ts == root["ts"]
+    assert await env.thread(1) == (SUPPORT, root["ts"])
     text = _block_text(root)
     assert "Ticket #1" in text and "Anna" in text and "*Channel:* test" in text
     assert "*Language:* en" in text and "where is my order?" in text

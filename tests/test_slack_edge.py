@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import func, select
 
-from storage.models import Message, Ticket
+from storage.models import Message
 from tests.slack_env import AGENT, SUPPORT, SlackEnv, wait_for
 from tests.slack_env import slack_env as slack_env  # the fixture
 
@@ -20,9 +20,7 @@ async def _ticket_with_thread(env: SlackEnv) -> str:
     await env.customer_says("/human", "c-1")
 
     async def recorded() -> str | None:
-        async with env.core.sessions() as session:
-            ticket = await session.get(Ticket, 1)
-            return ticket.slack_thread_ts if ticket else None
+        return await env.thread_ts(1)
 
     ts: str = await wait_for(recorded)
     await env.settle()

@@ -10,7 +10,6 @@ import pytest
 
 from bot.cli import main
 from bot.messages import InboundMessage
-from storage.models import Ticket
 from tests.slack_env import SUPPORT, SlackEnv, wait_for
 from tests.slack_env import slack_env as slack_env  # the fixture
 
@@ -43,9 +42,7 @@ async def test_csat_after_resolving_in_slack(slack_env: SlackEnv) -> None:
 
 
 async def _thread(env: SlackEnv) -> bool:
-    async with env.core.sessions() as session:
-        ticket = await session.get(Ticket, 1)
-    return ticket is not None and bool(ticket.slack_thread_ts)
+    return bool(await env.thread_ts(1))
 
 
 async def _customer_got(env: SlackEnv, text: str) -> bool:

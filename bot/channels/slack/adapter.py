@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.messages import OutboundMessage
 from bot.ports import RateLimit, SendResult
-from storage import tickets as repo
+from storage import slack_threads as threads
 
 log = logging.getLogger("crmbot.slack")
 
@@ -100,7 +100,7 @@ class SlackAdapter:
         )
         ts = str(response["ts"])
         async with self._sessions.begin() as session:
-            await repo.record_thread(session, ticket_id, str(response["channel"]), ts)
+            await threads.record_thread(session, ticket_id, str(response["channel"]), ts)
         return SendResult.sent(ts)
 
     async def _thread(self, message: OutboundMessage) -> SendResult:
@@ -161,7 +161,7 @@ class SlackAdapter:
 
     async def _thread_of(self, ticket_id: int) -> tuple[str, str] | None:
         async with self._sessions() as session:
-            return await repo.thread_of(session, ticket_id)
+            return await threads.thread_of(session, ticket_id)
 
 
 def _blocks(message: OutboundMessage) -> list[dict[str, Any]] | None:

@@ -32,6 +32,7 @@ from bot.channels.slack.text import reply_text, to_plain
 from bot.core import Core, UnknownTicket
 from bot.i18n import Translator
 from bot.messages import InboundMessage, StaffAction
+from storage import slack_threads as threads
 from storage import tickets as repo
 from storage.clean import BadInput, db_id
 from storage.models import Customer, Ticket
@@ -109,7 +110,7 @@ class SlackEvents:
         action = "reply" if text is not None else "note"  # a note is stored, never relayed
         channel = str(event.get("channel") or "")
         async with self._core.sessions() as session:
-            ticket = await repo.by_thread(session, channel, str(thread_ts))
+            ticket = await threads.by_thread(session, channel, str(thread_ts))
         if ticket is None:
             return
         staff = StaffAction(action=action, ticket=ticket.id, user=str(event["user"]),

@@ -9,15 +9,14 @@ this posts the reason into the thread, in the same transaction that marks the it
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
 from bot.ports import SendResult
 from storage import outbox
-from storage.models import OutboxItem, Ticket
-from storage.ticket_states import OPEN_STATUSES
+from storage import slack_threads as threads
+from storage.models import OutboxItem
 
 CHANNEL = "slack"
 
@@ -31,18 +30,15 @@ class FailureNotice:
                        result: SendResult) -> None:
         if item.channel == CHANNEL or item.conversation_id is None:
             return
-        ticket = await session.scalar(
-            select(Ticket).where(Ticket.conversation_id == item.conversation_id,
-                                 Ticket.status.in_(OPEN_STATUSES),
-                                 Ticket.slack_thread_ts.is_not(None))
-            .order_by(Ticket.id.desc()).limit(1))
-        if ticket is None:
+        found = await threads.open_thread_of_conversation(session, item.conversation_id)
+        if found is None:
             return
+        ticket, channel = found
         sent = str((item.payload or {}).get("text", ""))
         text = self._translator.t("desk_delivery_failed", self._locale, channel=item.channel,
                                   text=sent[:80] + ("…" if len(sent) > 80 else ""),
                                   reason=result.error[:300])
         outbox.enqueue(session, OutboundMessage(
-            channel=CHANNEL, chat_id=ticket.slack_channel or "", text=text,
+            channel=CHANNEL, chat_id=channel, text=text,
             meta={"slack_op": "thread", "thread_ticket": ticket.id},
         ), order_key=f"ticket:{ticket.id}")

@@ -28,6 +28,7 @@ from bot.hours import hours_for
 from bot.i18n import Translator
 from bot.messages import OutboundMessage
 from storage import outbox
+from storage import slack_threads as threads
 from storage import tickets as repo
 from storage.models import Ticket, utcnow
 
@@ -69,11 +70,11 @@ class SlaWatch:
         reminded: list[int] = []
         async with self._sessions.begin() as session:
             alerts = await self._sla(session, now)
-            for ticket in await repo.overdue_unclaimed(session, self._minutes, now):
-                if not await repo.mark_reminded(session, ticket.id, now):
+            for ticket in await threads.overdue_unclaimed(session, self._minutes, now):
+                if not await threads.mark_reminded(session, ticket.id, now):
                     continue
                 outbox.enqueue(session, OutboundMessage(
-                    channel="slack", chat_id=ticket.slack_channel or "",
+                    channel="slack", chat_id=self._support_channel or "",
                     text=self._text(ticket.id),
                     meta={"slack_op": "thread", "thread_ticket": ticket.id},
                 ), order_key=f"ticket:{ticket.id}")
@@ -86,7 +87,7 @@ class SlaWatch:
 
     async def _sla(self, session: AsyncSession, now: datetime) -> int:
         """Record and post every SLA warning and breach reached since the last check."""
-        tickets = await repo.open_with_thread(session)
+        tickets = await threads.open_with_thread(session)
         if not tickets:
             return 0
         done = await repo.sla_recorded(session, [t.id for t in tickets])
@@ -110,7 +111,7 @@ class SlaWatch:
                                   priority=ticket.priority, minutes=due.minutes,
                                   mention=mention if due.level == sla.BREACH else "")
         outbox.enqueue(session, OutboundMessage(
-            channel="slack", chat_id=ticket.slack_channel or "", text=text,
+            channel="slack", chat_id=self._support_channel or "", text=text,
             meta={"slack_op": "thread", "thread_ticket": ticket.id},
         ), order_key=f"ticket:{ticket.id}")
         if due.level == sla.BREACH and self._support_channel:
