@@ -2,7 +2,7 @@
 
 Why: nearly every message asks two questions that are almost always "no": is a survey
 question pending in this conversation (handlers/surveys/router.py), and does a person handle this
-customer's case on another channel (handlers/identity.py ``follows_open_ticket``). Asked per
+customer's case on another channel (handlers/identity/ ``follows_open_ticket``). Asked per
 event they were two of the five statements per message, and each SELECT also forced a flush of
 the previous event's rows, so a batch could not write its replies in one multi-row INSERT
 (docs/benchmarks.md, "Load"). Here they are two statements per batch.

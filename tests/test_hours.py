@@ -24,7 +24,7 @@ from bot.hours import (
 )
 from bot.i18n import Translator, format_datetime, t_plural
 from bot.messages import InboundMessage
-from handlers.identity import wait_text
+from handlers.identity.service import wait_text
 from storage.models import ChannelIdentity, Conversation, Customer
 
 TEAM = hours_for(None).team("default")  # the shipped sample: Stockholm, Mon-Thu 9-17, Fri 9-16

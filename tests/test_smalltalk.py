@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import Core
-from handlers.smalltalk import classify
+from handlers.smalltalk.router import classify
 from storage.models import Customer
 from storage.models_admin import UnansweredQuestion
 from tests.identity_support import Person, channels

@@ -2,8 +2,8 @@
 
 Intake items are not chats. Each item is stored through the inbox (channel ``intake``, event id
 ``<source>:<external_id>``), so the same item sent twice is stored once and a crash after the
-answer loses nothing; handlers/intake.py then files it as Feedback and opens a ticket when it is
-negative. A staff reply goes back to the item's site through the source's webhook
+answer loses nothing; handlers/intake/router.py then files it as Feedback and opens a ticket
+when it is negative. A staff reply goes back to the item's site through the source's webhook
 (bot/channels/review_webhooks.py); without one the ``intake`` adapter fails the send for good
 (never a retry loop), because the answer belongs on the site where the item was published.
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers import identity
+from handlers.identity import service as identity
 from storage.models import Ticket, utcnow
 from storage.ticket_states import OPEN, OPEN_STATUSES
 
@@ -39,7 +39,7 @@ HUMAN_PHRASES = re.compile(
 
 async def open_ticket(ctx: Context) -> Ticket | None:
     """This conversation's open ticket, else the customer's open ticket from a linked channel
-    (handlers/identity.py): one customer, one case, whichever channel they write on."""
+    (handlers/identity/): one customer, one case, whichever channel they write on."""
     ticket = await ctx.session.scalar(
         select(Ticket)
         .where(Ticket.conversation_id == ctx.conversation.id, Ticket.status.in_(OPEN_STATUSES))

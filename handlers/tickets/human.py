@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
-from handlers.identity import follows_open_ticket, wait_text
+from handlers.identity.service import follows_open_ticket, wait_text
 from handlers.tickets.escalation import open_ticket
 
 router = Router("human", priority=30)

@@ -23,7 +23,7 @@ from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.messages import StaffAction
-from handlers import identity
+from handlers.identity import service as identity
 from handlers.tickets import escalation
 from handlers.tickets.assignment import pick, rules_of
 from handlers.tickets.assignment_rules import team_agents

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.messages import Button
-from handlers import faq
+from handlers.faq import router as faq
 from handlers.tickets import escalation
 from storage.models import Message, utcnow
 

@@ -18,7 +18,7 @@ import re
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.handling import adopt_detected
-from handlers.commands import start
+from handlers.commands.router import start
 from handlers.tickets import escalation
 
 router = Router("smalltalk", priority=45)

@@ -1,15 +1,8 @@
-"""One customer across channels, in their language and on their clock.
-
-Commands: ``/link`` (get a one-time code), ``/link CODE`` (prove this channel is the same person;
-the two customer records are merged, storage/merge.py), ``/tz`` and ``/tz Europe/Riga`` (show or
-set the customer's time zone). A channel adapter that knows the customer's zone (the web widget
-can read the browser's) may put an IANA name in ``InboundMessage.timezone``; it is kept
-unless the customer chose one.
-
-Functions for other features: :func:`customer_history` (the whole cross-channel transcript, for
-the desk), :func:`wait_text` (when a human will answer, from the business hours),
-:func:`follows_open_ticket` (a linked channel joins the customer's open case).
-"""
+"""The identity commands: ``/link`` (get a one-time code), ``/link CODE`` (prove this channel is
+the same person; the two customer records are merged, storage/merge.py), ``/tz`` and
+``/tz Europe/Riga`` (show or set the customer's time zone). A zone the platform reports
+(``InboundMessage.timezone``, e.g. the widget's browser zone) is kept unless the customer chose
+one."""
 
 from __future__ import annotations
 
@@ -21,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Context
 from bot.dispatcher import Router
-from bot.hours import customer_timezone, hours_for, is_open, next_open, valid_zone
+from bot.hours import customer_timezone, valid_zone
 from bot.i18n import format_datetime
 from bot.messages import parse_command
+from handlers.identity.service import customer_open_ticket
 from storage import linking
 from storage.merge import merge_customers, resolve_customer
-from storage.models import ChannelIdentity, Customer, Ticket
-from storage.ticket_states import OPEN_STATUSES
+from storage.models import ChannelIdentity, Customer
 
 router = Router("identity", priority=8)
 
@@ -123,43 +116,3 @@ def _platform_timezone(ctx: Context) -> None:
     if name is not None and name != ctx.customer.timezone:
         ctx.customer.timezone = name
         ctx.customer.attributes = {**attributes, "timezone_source": "platform"}
-
-
-# -- for other features ---------------------------------------------------------------------
-
-
-def wait_text(ctx: Context, team: str = "default") -> str:
-    """"...usually within a few minutes" when the team is open, else when it opens, on the
-    customer's own clock and in their language ("when we open: Mon, Mar 30, 09:00")."""
-    hours = hours_for(ctx.services.settings).team(team)
-    if is_open(ctx.now, hours):
-        return ctx.t("human_wait_open")
-    opens = next_open(ctx.now, hours)
-    if opens is None:
-        return ctx.t("human_wait_unknown")
-    tz = customer_timezone(ctx.customer, ctx.services.settings)
-    when = format_datetime(opens, ctx.locale, tz)
-    ahead = opens - ctx.now
-    if ahead < timedelta(hours=24):
-        hours_left = max(1, math.ceil(ahead.total_seconds() / 3600))
-        return ctx.services.translator.t_plural("human_wait_hours", hours_left, ctx.locale,
-                                                when=when)
-    return ctx.t("human_wait_closed", when=when)
-
-
-async def customer_open_ticket(session: AsyncSession, customer_id: int) -> Ticket | None:
-    return await session.scalar(
-        select(Ticket).where(Ticket.customer_id == customer_id,
-                             Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.id.desc()).limit(1))
-
-
-async def follows_open_ticket(ctx: Context) -> bool:
-    """A message on a linked channel while a person handles the customer's case elsewhere:
-    this conversation joins that case (human mode), so the message reaches the same ticket."""
-    if not await ctx.reads.human_elsewhere(ctx.session, ctx.customer.id, ctx.conversation.id):
-        return False
-    ctx.conversation.mode = "human"
-    return True
-
-

@@ -1,0 +1,1 @@
+"""Slash commands every channel understands (``router``): /start, /help, /lang, /human, /bot."""
