@@ -13,9 +13,16 @@
   (a package counts as one feature), late imports included. Features that must react to each
   other use the dispatcher's events (``Router.on``), e.g. "ticket_resolved" -> surveys.
 
-The layout step of issue 29 is not finished: :data:`KNOWN` lists each import that still breaks
-a rule, with the reason it is there. The test fails on any other forbidden import, and on a
-KNOWN entry that no longer occurs, so the list only shrinks.
+- channels enter only through ``Core.ingest``: no channel imports the inbox (storage.inbox) or
+  the staff-event entry (``storage.tickets.ingest_staff``), and the only callers of the latter
+  are the core;
+- the desk port (bot/desk.py) is neutral: it imports no handler context, session or model, so
+  a desk cannot run SQL inside a handler's transaction;
+- migrations import nothing of the application.
+
+:data:`KNOWN` would list an import that still breaks a rule, with the reason it is there; it is
+empty since issue 29's layout step. The test fails on any forbidden import, and on a KNOWN entry
+that no longer occurs, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -159,3 +166,38 @@ def test_features_import_each_other_in_one_direction() -> None:
     assert "handlers.tickets" in graph["handlers.surveys"]  # the graph sees real imports
     found = cycle(graph)
     assert found == [], "import circle between features: " + " -> ".join(found)
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Modules and ``module.name`` pairs a file imports, late imports included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_channels_enter_only_through_core_ingest() -> None:
+    entries = {"storage.inbox", "storage.tickets.ingest_staff"}
+    found = {(name, entry) for name, path in modules() if layer(name) == "channel"
+             for entry in _imported_names(path) & entries}
+    assert found == set(), f"channels storing events around Core.ingest: {sorted(found)}"
+    callers = {name for name, path in modules()
+               if "ingest_staff" in path.read_text("utf-8") and name != "storage.tickets"}
+    assert callers == {"bot.core"}, callers
+
+
+def test_the_desk_port_is_neutral() -> None:
+    imported = _imported_names(ROOT / "bot" / "desk.py")
+    assert not {m for m in imported if m.startswith(("bot.context", "sqlalchemy", "storage"))}, (
+        imported)
+
+
+def test_migrations_import_nothing_of_the_application() -> None:
+    own = ("bot", "handlers", "knowledge", "storage")
+    found = {(name, m) for name, path in modules() if name.startswith("storage.migrations.versions")
+             for m in _imported_names(path) if m.split(".")[0] in own}
+    assert found == set(), sorted(found)
