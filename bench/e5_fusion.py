@@ -1,6 +1,11 @@
 """The default matcher against ``CRMBOT_MATCHER=fused`` (knowledge/fusion.py), side by side.
 
     .venv/bin/python bench/e5_fusion.py [FAQ_DATA_DIR] [--banking77]
+    .venv/bin/python bench/e5_fusion.py --platt
+
+``--platt`` prints the Platt map of each KB and locale fitted on its held-out questions, and
+the pooled fit over all of them (knowledge/fusion.py FALLBACK_PLATT, for KBs that cannot be
+held out in turn).
 
 For each set and matcher: top-1 of the best candidate; how many in-scope questions are
 answered alone and how many of those right; of the questions not answered alone, how often the
@@ -23,8 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from bot.config import SAMPLE_KB  # noqa: E402
 from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN  # noqa: E402
+from knowledge import fusion  # noqa: E402
 from knowledge.entries import KBEntry  # noqa: E402
 from knowledge.evaluate import EvalQuery, load_queries  # noqa: E402
 from knowledge.formats import load_file  # noqa: E402
@@ -72,7 +80,31 @@ def _row(name: str, kind: str, build: float, r: dict[str, float]) -> str:
             f"{build:.1f} |")
 
 
+def platt_maps() -> int:
+    """Per-KB Platt maps and their pooled fit (FALLBACK_PLATT)."""
+    kbs = [("sample", load_file(SAMPLE_KB))] + [
+        (f"shop_{loc}", _entries(ROOT / f"bench/data/shop_{loc}/kb.jsonl")) for loc in ("sv", "lv")]
+    pooled: tuple[list[tuple[float, float]], list[bool]] = ([], [])
+    for name, kb in kbs:
+        for locale in sorted({e.locale for e in kb}):
+            features, right, _ = fusion._held_out(kb, locale)
+            if features:
+                platt = fusion._platt(np.asarray(features), np.asarray(right, dtype=float))
+                print(name, locale, len(features), "questions:", _rounded(platt))
+                pooled[0].extend(features)
+                pooled[1].extend(right)
+    platt = fusion._platt(np.asarray(pooled[0]), np.asarray(pooled[1], dtype=float))
+    print("pooled", len(pooled[0]), "questions:", _rounded(platt))
+    return 0
+
+
+def _rounded(values: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(round(v, 3) for v in values)
+
+
 def main() -> int:
+    if "--platt" in sys.argv:
+        return platt_maps()
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     data = Path(args[0]) if args else ROOT.parent / "shared" / "bench" / "faq"
     sets = [(f"shop {loc}", _entries(ROOT / f"bench/data/shop_{loc}/kb.jsonl"),

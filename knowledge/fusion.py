@@ -16,7 +16,8 @@ fused scores to P(right) (Platt scaling), which the suggestion floor (bot/kb.py 
 reads. A fused ranking never answers alone: letting it (at the cheapest threshold on those
 held-out questions) answered 10-22 of 72 paraphrased questions on the small shop KBs but only
 68-70 % of them right, where the lexical answers alone are 80-100 % right. A locale whose KB
-is too small to fit the map keeps the lexical matcher.
+cannot be held out in turn (one wording per entry) gets a map fitted once on other KBs
+(:data:`FALLBACK_PLATT`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ Vector = npt.NDArray[np.float64]
 Platt = tuple[float, float, float]
 #: L2 penalty of the Platt fit: a few hundred held-out questions, three parameters.
 RIDGE = 0.01
+#: The map for a locale whose KB cannot be held out in turn (fewer than
+#: calibration.MIN_ENTRIES entries with two wordings: SweFAQ-like KBs of one question per
+#: entry): the fit over the pooled held-out questions of the sample KB (en, sv, lv) and the
+#: Swedish and Latvian shop KBs, 450 questions (``bench/e5_fusion.py --platt`` prints it).
+#: Per-KB fits ranged from (-2.8, 0.22, 0.55) to (-10.3, 2.8, -0.45); the pooled map is the
+#: middle ground, used only where no fit of the KB's own is possible.
+FALLBACK_PLATT: Platt = (-4.072, 0.657, 0.399)
 
 
 class E5Index:
@@ -136,10 +144,13 @@ class FusedMatcher(LexicalMatcher):
 
 def _fit_locale(entries: Sequence[KBEntry], group: Sequence[KBEntry], locale: str
                 ) -> LocaleFusion | None:
-    """Platt map from held-out questions; None when too few to fit."""
+    """Platt map from held-out questions, :data:`FALLBACK_PLATT` when too few to fit; None
+    for a locale of fewer than two entries (nothing to rank)."""
+    if len(group) < 2:
+        return None
     features, right, in_scope = _held_out(entries, locale)
     if sum(in_scope) < calibration.MIN_QUESTIONS or all(in_scope):
-        return None
+        return LocaleFusion(E5Index(group), FALLBACK_PLATT)
     platt = _platt(np.asarray(features), np.asarray(right, dtype=np.float64))
     return LocaleFusion(E5Index(group), platt)
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.kb import SUGGEST_MIN, KnowledgeService
 from knowledge import e5, fusion, store
+from knowledge.entries import KBEntry
 from knowledge.evaluate import load_queries
 from knowledge.formats import load_file
 from knowledge.matcher import LexicalMatcher, Matcher, build_matcher
@@ -112,3 +113,23 @@ def test_hostile_text_reaches_the_encoder_safely(
     assert e5.embed_cached([text]).shape == (1, e5.DIMS)
     _, fused = shops["lv"]
     fused.match(text, "lv")  # no exception, whatever it finds
+
+
+def test_a_kb_of_one_wording_per_entry_is_fused_with_the_fallback_map() -> None:
+    """SweFAQ-like: nothing can be held out in turn, so the pooled map stands in; the fused
+    ranking still chooses the suggestions and never answers alone."""
+    entries = [KBEntry(id=f"e{n}", locale="sv", question=q, answer=f"svar {n}")
+               for n, q in enumerate(["Hur byter jag lösenord?", "Vad kostar frakten?",
+                                      "Kan jag returnera en vara?", "Var är mitt paket?",
+                                      "Hur kontaktar jag kundtjänst?"])]
+    matcher = build_matcher(entries, "sv", None, "fused")
+    assert isinstance(matcher, fusion.FusedMatcher)
+    assert matcher.fusion["sv"].platt == fusion.FALLBACK_PLATT
+    default = build_matcher(entries, "sv", None, "default")
+    assert default.match("hur når jag er support", "sv").best.entry_id == "e0"  # type: ignore[union-attr]
+    for text, expected in [("hur når jag er support", "e4"),
+                           ("jag vill skicka tillbaka en tröja", "e2")]:
+        result = matcher.match(text, "sv")
+        assert not result.confident
+        assert result.best is not None and result.best.entry_id == expected
+        assert 0.0 < result.best.score < 1.0

@@ -74,9 +74,15 @@ async def _deliver_all(url: str, pending: dict[str, bytes], until: float) -> Non
     """Meta's redelivery: keep sending whatever was not acknowledged, chat by chat in order."""
     async with aiohttp.ClientSession() as http:
         while pending and time.monotonic() < until:
+            behind: set[str] = set()  # chats with an unacknowledged earlier message
             for key in sorted(pending):
+                chat = key.split(":", 1)[1]
+                if chat in behind:
+                    continue  # never overtake it (the bot restarting between the two posts)
                 if await _post(http, url, pending[key]):
                     del pending[key]
+                else:
+                    behind.add(chat)
             if pending:
                 await asyncio.sleep(0.3)
 
