@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import sentiment
+from handlers.intake import sentiment
 
 
 def figures(path: Path, model: bool) -> tuple[int, float, float]:

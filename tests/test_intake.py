@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot import sentiment
+from handlers.intake import sentiment
 from storage.models import InboundEvent, OutboxItem, Ticket
 from storage.models_feedback import Feedback
 from tests.conftest import make_settings

@@ -1,14 +1,13 @@
-"""Negative-review detection (bot/sentiment.py) on written review sets, en/sv/lv.
+"""Negative-review detection (handlers/intake/sentiment.py) on written review sets, en/sv/lv.
 
 ``tests/data/reviews/{en,sv,lv}.jsonl`` (50 each, 25 negative) is the development set: the
-lexicon and the negation/intensifier rules were adjusted while looking at it, so its figures
-are a regression guard, not an estimate. ``heldout/`` (20 each) was written after the rules
-were frozen; the review model (bot/review_model.py) is fitted on both and on ``train_extra/``
-(neutral questions, complaints asked as questions). ``unseen/`` (50 each) and ``fresh/`` (30
-each) are never fitted on; ``unseen/``'s false alarms showed the gap ``train_extra/`` fills, so
-``fresh/``, written before the refitted model was measured, is the estimate. bench/sentiment.py
-prints them all (docs/benchmarks.md).
-"""
+lexicon and the negation/intensifier rules were adjusted while looking at it, so its figures are
+a regression guard, not an estimate. ``heldout/`` (20 each) was written after the rules were
+frozen; the review model (handlers/intake/review_model.py) is fitted on both and on
+``train_extra/`` (neutral questions, complaints asked as questions). ``unseen/`` (50 each) and
+``fresh/`` (30 each) are never fitted on; ``unseen/``'s false alarms showed the gap
+``train_extra/`` fills, so ``fresh/``, written before the refitted model was measured, is the
+estimate. bench/sentiment.py prints them all (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import sentiment
+from handlers.intake import sentiment
 
 DATA = Path(__file__).resolve().parent / "data" / "reviews"
 
@@ -65,7 +64,7 @@ def test_the_lexicon_alone_is_never_wrong_when_it_fires() -> None:
 
 
 def test_without_the_model_the_lexicon_decides(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import review_model
+    from handlers.intake import review_model
 
     monkeypatch.setattr(review_model, "embedder", lambda: None)
     text = "Delivery was supposed to take 2 days, it took 12."

@@ -4,9 +4,9 @@ Runs right after staff actions (priority 2) because intake items are not chats: 
 ``intake`` this router only stores and escalates, and always claims the event, so no later router
 tries to answer a review site. Every item becomes a :class:`~storage.models_feedback.Feedback`
 row in the same transaction that marks its inbox event processed (stored exactly once).
-Negative items (rating 1–2, or negative wording: :mod:`bot.sentiment`) open a ticket so staff
-see them in Slack; for intake items the ticket carries a suggested public reply drawn from the
-knowledge base.
+Negative items (rating 1–2, or negative wording: :mod:`handlers.intake.sentiment`) open a ticket
+so staff see them in Slack; for intake items the ticket carries a suggested public reply drawn
+from the knowledge base.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import asyncio
 import re
 from typing import Any
 
-from bot import desk_notify, sentiment
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.i18n import normalise_locale
+from handlers.intake import sentiment
 from handlers.tickets import escalation
 from storage.models import Ticket, utcnow
 from storage.models_feedback import Feedback

@@ -1,5 +1,5 @@
 """Is a review or forum post negative? A small, readable lexicon for English, Swedish, Latvian,
-with a sentence-embedding model as a second opinion (bot/review_model.py).
+with a sentence-embedding model as a second opinion (handlers/intake/review_model.py).
 
 Why a lexicon first: the job is triage (does staff need to look at this soon?), the texts are
 short, and the three shipped languages have no maintained sentiment library in common (VADER is
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bot import review_model
+from handlers.intake import review_model
 
 Sentiment = Literal["negative", "neutral", "positive"]
 
@@ -156,7 +156,7 @@ def _polarity(token: str) -> float:
 def classify(text: str, rating: int | None = None, *, model: bool = True) -> Sentiment:
     """The verdict for a review: a rating of 1–2 is negative whatever the words; negative
     wording makes any item negative; a 4–5 rating makes it positive; otherwise the review
-    model (bot/review_model.py) may still call it negative; positive wording makes it
+    model (handlers/intake/review_model.py) may still call it negative; positive wording makes it
     positive. ``model=False``: the lexicon alone (microseconds; the model takes ~10-20 ms, so
     call this in a worker thread)."""
     if rating is not None and rating <= 2:

@@ -1,4 +1,4 @@
-"""A second opinion on reviews the lexicon (bot/sentiment.py) does not call negative.
+"""A second opinion on reviews the lexicon (handlers/intake/sentiment.py) does not call negative.
 
 The lexicon is exact when it fires (precision 100 % on every written set) but misses
 complaints it has no word for: on reviews written after it was frozen it found 47-58 % of the
@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from knowledge import e5
 
-log = logging.getLogger("crmbot.sentiment")
+log = logging.getLogger("crmhandlers.intake.sentiment")
 
 MODEL_FILE = Path(__file__).resolve().parent / "review_model.npz"
 
