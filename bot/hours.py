@@ -225,15 +225,19 @@ def customer_timezone(customer: Customer | None, settings: Settings | None = Non
 
 def valid_zone(name: str) -> str | None:
     """The canonical spelling of an IANA zone name ('europe/riga' -> 'Europe/Riga'), or None."""
-    import zoneinfo
-
     wanted = name.strip().replace(" ", "_").lower()
     if not wanted or wanted.startswith(("/", ".")) or ".." in wanted:
         return None
-    for known in zoneinfo.available_timezones():
-        if known.lower() == wanted:
-            return known
-    return None
+    return _zones().get(wanted)
+
+
+@functools.lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    """Lower-cased IANA names -> their spelling (the tz database is read from disk once: the
+    widget asks on every connection)."""
+    import zoneinfo
+
+    return {known.lower(): known for known in zoneinfo.available_timezones()}
 
 
 def _quiet_window(settings: Settings | None) -> tuple[time, time]:

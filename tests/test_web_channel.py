@@ -348,3 +348,44 @@ async def test_news_toggle_records_consent_and_follows_a_typed_stop(served: Serv
 def _sid(session_frame: dict[str, Any]) -> str:
     """The session id inside a widget token (``<session id>.<signature>``)."""
     return str(session_frame["token"]).split(".", 1)[0]
+
+
+async def test_the_browser_time_zone_is_kept_for_the_customer(served: Served) -> None:
+    """The widget sends the browser's zone (``?tz=``): opening hours are stated on the
+    customer's clock. A name that is no IANA zone is ignored; a zone the customer set with /tz
+    is never overwritten by the browser's."""
+    async with aiohttp.ClientSession() as http:
+        chat = await _open(http, served, tz="Europe/Riga")
+        token = (await chat.next("session"))["token"]
+        await chat.send(type="message", id="t1", text="hello")
+        await chat.next("ack", id="t1")
+        await eventually(lambda: _zone_of(served, "Europe/Riga"))
+        await chat.ws.close()
+        chat = await _open(http, served, tz="Mars/Olympus_Mons", token=token)
+        await chat.next("session")
+        await chat.send(type="message", id="t2", text="/tz Asia/Tokyo")
+        await eventually(lambda: _processed(served, 2))
+        assert await _zone_of(served, "Asia/Tokyo")
+        await chat.ws.close()
+        chat = await _open(http, served, tz="America/New_York", token=token)
+        await chat.next("session")
+        await chat.send(type="message", id="t3", text="hi again")
+        await chat.next("ack", id="t3")
+        await eventually(lambda: _processed(served, 3))
+        assert await _zone_of(served, "Asia/Tokyo"), "the customer's own choice stays"
+        await chat.ws.close()
+
+
+async def _processed(served: Served, events: int) -> bool:
+    async with served.core.sessions() as session:
+        done = (await session.scalars(select(InboundEvent.id).where(
+            InboundEvent.processed_at.is_not(None)))).all()
+    return len(done) == events
+
+
+async def _zone_of(served: Served, zone: str) -> bool:
+    from storage.models import Customer
+
+    async with served.core.sessions() as session:
+        found = (await session.scalars(select(Customer.timezone))).all()
+    return list(found) == [zone]

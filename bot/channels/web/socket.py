@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from bot.channels.web import store
 from bot.channels.web.abuse import client_ip, too_many
+from bot.hours import valid_zone
 from bot.i18n import normalise_locale
 from bot.messages import InboundMessage
 from storage.clean import BadInput, db_id, loads
@@ -41,6 +42,7 @@ from storage.models import Conversation
 if TYPE_CHECKING:
     from bot.channels.web import WebState
 
+MAX_ZONE = 64  # IANA names are at most ~32 characters; longer is not a zone
 log = logging.getLogger("crmbot.web")
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -73,6 +75,7 @@ class Connection:
     stopped: bool = False
     news: bool = False  # the consent the browser was last told about
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timezone: str | None = None  # the browser's IANA zone (``?tz=``), when valid
 
     @property
     def chat_id(self) -> str:
@@ -127,7 +130,8 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
             return ws
     else:
         session_id, token = state.signer.issue()
-    conn = Connection(ws, session_id, normalise_locale(request.query.get("lang")), ip, since)
+    conn = Connection(ws, session_id, normalise_locale(request.query.get("lang")), ip, since,
+                      timezone=valid_zone(request.query.get("tz", "")[:MAX_ZONE]))
     await _serve(state, conn, token)
     return ws
 
@@ -277,7 +281,7 @@ def _inbound(state: WebState, conn: Connection, kind: str, cid: str,
     limit = state.core.settings.max_message_chars
     common: dict[str, Any] = {
         "channel": "web", "event_id": f"{conn.session_id}:{cid}", "user_id": conn.chat_id,
-        "chat_id": conn.chat_id, "locale_hint": conn.locale,
+        "chat_id": conn.chat_id, "locale_hint": conn.locale, "timezone": conn.timezone,
     }
     if kind == "message":
         text = _text(frame, "text", limit, required=True)

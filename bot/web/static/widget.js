@@ -322,8 +322,14 @@
   }
   function resendAll() { state.pending.forEach(transmit); }
 
+  /* The browser's IANA time zone: the bot states opening hours on the customer's clock. */
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
+  }
+
   function connect() {
     var url = wsBase + "/chat/ws?since=" + cursor + "&lang=" + encodeURIComponent(lang) +
+      "&tz=" + encodeURIComponent(browserZone()) +
       (state.token ? "&token=" + encodeURIComponent(state.token) : "");
     var ws = new WebSocket(url);
     socket = ws;
