@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     match_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     match_wrong_cost: float = Field(default=4.0, ge=1.0, le=100.0)
-    matcher: Literal["default", "lexical", "fused", "semantic"] = "default"
+    matcher: Literal["auto", "default", "lexical", "fused", "semantic"] = "auto"
     cache_dir: str = "./data/cache"
     max_message_chars: int = Field(default=4000, ge=100, le=100_000)
     handover_after_unanswered: int = Field(default=2, ge=0, le=100)

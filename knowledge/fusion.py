@@ -3,8 +3,9 @@
 Swedish and Latvian have no static vectors, and customers' paraphrases often share no word
 with the KB ("vai par piegādi uz mājām ir papildu maksa" for "Cik maksā piegāde?"). A
 multilingual sentence encoder (knowledge/e5.py) knows those are close. Its cosine to each
-entry's centroid is fused with the lexical score as z-scores over the entries (equal weights,
-not tuned); docs/matching.md has the measurements (e.g. Latvian shop KB top-3 64 -> 81 %).
+entry's centroid of wordings (to its answer, embedded as an e5 passage, for an entry that has
+no wordings) is fused with the lexical score as z-scores over the entries (equal weights, not
+tuned); docs/matching.md has the measurements.
 
 The cascade: the lexical matcher answers as before when it is confident (no encoder cost);
 only an unsure question is embedded (10-20 ms on one core; the FAQ handler runs matching in a
@@ -55,13 +56,23 @@ FALLBACK_PLATT: Platt = (-4.072, 0.657, 0.399)
 
 
 class E5Index:
-    """Each entry's centroid of its wordings' e5 embeddings (one locale)."""
+    """Per entry (one locale): the centroid of its wordings' e5 embeddings ("query: " form);
+    an entry without wordings (an answer only, as in SweFAQ) is its answer's embedding in the
+    "passage: " form, the side e5 is trained to retrieve for a query (SweFAQ dev top-1 of the
+    fused ranking 57.3 -> 63.6 % against the answer's sentences embedded as queries). Adding
+    the answer as a third signal for entries that have wordings was measured too and not kept:
+    better on the shop KBs, worse on the sample KB and BANKING77 (docs/matching.md)."""
 
     def __init__(self, entries: Sequence[KBEntry]) -> None:
-        texts, owner = describing_texts(entries)
+        worded = [n for n, e in enumerate(entries) if any(t.strip() for t in e.texts())]
+        texts, owner = describing_texts([entries[n] for n in worded])
         vectors = e5.embed_cached(texts).astype(np.float64)
         sums = np.zeros((len(entries), e5.DIMS))
-        np.add.at(sums, np.asarray(owner, dtype=np.int64), vectors)
+        np.add.at(sums, np.asarray([worded[o] for o in owner], dtype=np.int64), vectors)
+        bare = [n for n in range(len(entries)) if n not in set(worded)]
+        if bare:
+            answers = e5.embed_cached([entries[n].answer for n in bare], passage=True)
+            sums[bare] = answers.astype(np.float64)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self.centroids_t = (sums / np.where(norms > 0, norms, 1.0)).T.copy()
 
@@ -95,19 +106,21 @@ class LocaleFusion:
 
 
 class FusedMatcher(LexicalMatcher):
-    """:class:`LexicalMatcher` first; the fusion where it is unsure (see the module doc)."""
-
-    embeds = True
+    """:class:`LexicalMatcher` first; the fusion where it is unsure (see the module doc), in
+    every locale but those in ``lexical_only``."""
 
     def __init__(
         self, entries: Sequence[KBEntry], default_locale: str, threshold: float,
-        thresholds: dict[str, float],
+        thresholds: dict[str, float], lexical_only: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(entries, default_locale, threshold, True, thresholds)
         self.fusion = {
             locale: found for locale, group in self._groups.items()
-            if (found := _fit_locale(entries, group, locale)) is not None
+            if locale not in lexical_only
+            and (found := _fit_locale(entries, group, locale)) is not None
         }
+        #: whether matching may run the encoder (bot/kb.py then matches in a worker thread)
+        self.embeds = bool(self.fusion)
 
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         fallback: tuple[Candidate, ...] = ()
@@ -200,11 +213,13 @@ def _platt(features: npt.NDArray[np.float64], right: Vector) -> Platt:
 
 
 def build_fused(
-    entries: Sequence[KBEntry], default_locale: str, threshold: float | None, wrong_cost: float
+    entries: Sequence[KBEntry], default_locale: str, threshold: float | None, wrong_cost: float,
+    lexical_only: frozenset[str] = frozenset(),
 ) -> LexicalMatcher:
-    """The fused matcher, or the default one when the encoder cannot load here."""
+    """The fused matcher, or the default one when the encoder cannot load here or every
+    locale of the KB is in ``lexical_only`` (the encoder is then never loaded)."""
     fitted = {} if threshold is not None else fit_thresholds(entries, True, wrong_cost)
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
-    if not e5.available():
+    if {e.locale for e in entries} <= lexical_only or not e5.available():
         return LexicalMatcher(entries, default_locale, chosen, True, fitted)
-    return FusedMatcher(entries, default_locale, chosen, fitted)
+    return FusedMatcher(entries, default_locale, chosen, fitted, lexical_only)

@@ -41,7 +41,7 @@ log = logging.getLogger("crmbot.matcher")
 #: customer picks a suggestion or is handed over); trade-off curve in docs/matching.md.
 DEFAULT_THRESHOLD = 0.7
 #: The matcher kinds build_matcher knows (CRMBOT_MATCHER).
-KINDS = ("default", "lexical", "fused", "semantic")
+KINDS = ("auto", "default", "lexical", "fused", "semantic")
 
 # Logistic calibration of (best score, margin to the runner-up, share of the query's content words
 # the entry lacks, share no entry knows) into P(best is right): (bias, score, margin, uncovered,
@@ -238,20 +238,25 @@ def build_matcher(
 ) -> Matcher:
     """Build a matcher over ``entries``.
 
-    ``kind``: "default" (lexical + static vectors), "lexical" (without the vectors: the default
-    before issue 11's third pass), "fused" (default, then multilingual e5 where it is unsure:
-    knowledge/fusion.py) or "semantic" (optional extra). Without a fixed
+    ``kind``: "auto" (the shipped default: "default" for locales with static vectors, English;
+    "fused" for the others, Swedish and Latvian), "default" (lexical + static vectors),
+    "lexical" (without the vectors: the default before issue 11's third pass), "fused"
+    (default, then multilingual e5 where it is unsure, every locale: knowledge/fusion.py) or
+    "semantic" (optional extra). Without a fixed
     ``threshold``, each locale's threshold is fitted on the KB's own wordings at the cost of a
     wrong answer ``wrong_cost`` (knowledge/calibration.py).
     """
     if kind not in KINDS:
         raise ValueError(
-            f"unknown matcher kind {kind!r}: use 'default', 'lexical', 'fused' or 'semantic'"
+            f"unknown matcher kind {kind!r}: use 'auto', 'default', 'lexical', 'fused' or "
+            "'semantic'"
         )
-    if kind == "fused":
+    if kind in ("auto", "fused"):
         from knowledge.fusion import build_fused
 
-        return build_fused(entries, default_locale, threshold, wrong_cost)
+        skip = frozenset(e.locale for e in entries if kind == "auto"
+                         and e.locale.split("-", 1)[0] in sv.VECTOR_LOCALES)
+        return build_fused(entries, default_locale, threshold, wrong_cost, skip)
     if kind == "semantic":
         from knowledge.semantic import SEMANTIC_THRESHOLD, build_semantic
 

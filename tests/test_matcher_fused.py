@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import SAMPLE_KB
 from bot.kb import SUGGEST_MIN, KnowledgeService
 from knowledge import e5, fusion, store
 from knowledge.entries import KBEntry
@@ -18,6 +19,7 @@ from knowledge.matcher import LexicalMatcher, Matcher, build_matcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "bench" / "data"
+DATA = ROOT / "tests" / "data"
 
 
 def _suggested(matcher: Matcher, locale: str) -> tuple[list[bool], int, int]:
@@ -133,3 +135,18 @@ def test_a_kb_of_one_wording_per_entry_is_fused_with_the_fallback_map() -> None:
         assert not result.confident
         assert result.best is not None and result.best.entry_id == expected
         assert 0.0 < result.best.score < 1.0
+
+
+def test_auto_fuses_swedish_and_latvian_and_leaves_english_to_its_vectors() -> None:
+    """The shipped default: English has static vectors and stays as it was; Swedish and
+    Latvian get the encoder where words are unsure. An English-only KB never loads it."""
+    kb = load_file(SAMPLE_KB)
+    auto = build_matcher(kb, "en", None, "auto")
+    assert isinstance(auto, fusion.FusedMatcher) and auto.embeds
+    assert set(auto.fusion) == {"sv", "lv"}
+    english = [e for e in kb if e.locale == "en"]
+    only_en = build_matcher(english, "en", None, "auto")
+    assert type(only_en) is LexicalMatcher and not getattr(only_en, "embeds", False)
+    default = build_matcher(kb, "en", None, "default")
+    for query in load_queries(DATA / "shop_paraphrases_en.jsonl"):
+        assert auto.match(query.text, "en") == default.match(query.text, "en")
