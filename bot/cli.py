@@ -94,8 +94,8 @@ def _broadcast_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _replies_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``crmbot replies list|set|delete`` (bot/repliestool.py)."""
-    from bot.repliestool import add_parsers
+    """``crmbot replies list|set|delete`` (handlers/tickets/tool.py)."""
+    from handlers.tickets.tool import add_parsers
 
     add_parsers(sub)
 

@@ -4,8 +4,8 @@
 - the runtime (bot/, but channels, web surfaces and the composition root) imports no feature,
   channel or web module;
 - features (handlers/) import no channel or web module, except a feature's own surfaces
-  (its ``api``, ``web`` and ``tool`` modules: REST routes, server wiring, CLI), which may use the
-  web layer's helpers;
+  (its ``api``, ``web`` and ``tool`` modules or packages: REST routes, admin pages, server
+  wiring, CLI), which may use the web layer's helpers;
 - channels (bot/channels/) import no feature or web module;
 - only the composition root (bot/app.py, bot/compose.py, bot/cli.py, the CLI tools
   bot/*tool.py, bot/workers.py, bot/chat.py) knows everything;
@@ -44,7 +44,8 @@ def layer(module: str) -> str | None:
     if parts[0] in ("storage", "knowledge"):
         return "base"
     if parts[0] == "handlers":
-        return "surface" if parts[-1] in ("api", "web", "tool") and len(parts) > 2 else "feature"
+        surface = any(part in ("api", "web", "tool") for part in parts[2:])
+        return "surface" if surface else "feature"
     if parts[0] != "bot":
         return None
     if module in ROOT_MODULES or (len(parts) == 2 and parts[1].endswith("tool")

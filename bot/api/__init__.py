@@ -18,7 +18,8 @@ MIDDLEWARE_ON = web.AppKey("crmbot_auth_middleware", bool)
 
 
 def resources() -> list[list[ApiRoute]]:
-    from bot.api import access, desk, kb, openapi, people, privacy, replies
+    from bot.api import access, kb, openapi, people, privacy
+    from handlers.tickets.api import desk, replies
 
     return [kb.ROUTES, people.ROUTES, desk.ROUTES, replies.ROUTES, access.ROUTES,
             privacy.ROUTES, openapi.ROUTES]

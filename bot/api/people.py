@@ -2,7 +2,7 @@
 
 A customer's detail is the whole person: every identity, every conversation on every channel
 in one timeline (their last messages across channels, oldest first), tickets, surveys answered,
-consent, time zone and language, and merges. Acting on a ticket is bot/api/desk.py.
+consent, time zone and language, and merges. Acting on a ticket is handlers/tickets/api/desk.py.
 
 Pages are ordered by id (tickets newest first, customers oldest first) with an id cursor, which
 stays stable while new rows arrive.

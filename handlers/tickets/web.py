@@ -1,8 +1,8 @@
 """The agent's desk in the admin UI: a ticket with its notes and actions, and the customer page.
 
-Actions from the ticket page are the REST API's (bot/api/desk.py): stored as staff events and
-carried out by the same ticket handlers and outbox as in Slack, in order with the customer's
-messages; the page reloads with what was queued.
+Actions from the ticket page are the REST API's (handlers/tickets/api/desk.py): stored as staff
+events and carried out by the same ticket handlers and outbox as in Slack, in order with the
+customer's messages; the page reloads with what was queued.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.api import desk, people
+from bot.api import people
 from bot.api.base import ApiError
 from bot.keys import CORE
 from bot.web.admin.render import render
+from handlers.tickets.api import desk
 from storage import agents, saved_replies
 from storage.clean import BadInput, db_id
 from storage.customer_view import customer_view
