@@ -208,7 +208,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.kbtool import import_file
+    from handlers.faq.tool import import_file
 
     stats = asyncio.run(import_file(settings, args.file))
     print(f"imported {args.file}: {stats['created']} created, {stats['updated']} updated, "
@@ -217,7 +217,7 @@ def cmd_kb_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.kbtool import export_file
+    from handlers.faq.tool import export_file
 
     count = asyncio.run(export_file(settings, args.file))
     print(f"exported {count} entries to {args.file}")
@@ -225,7 +225,7 @@ def cmd_kb_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.kbtool import load_entries
+    from handlers.faq.tool import load_entries
 
     for entry in asyncio.run(load_entries(settings, None, args.locale)):
         flag = "" if entry.enabled else "  (disabled)"
@@ -234,7 +234,7 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.kbtool import load_entries
+    from handlers.faq.tool import load_entries
     from knowledge.evaluate import evaluate, format_report, load_queries
     from knowledge.lemmatizer import use_tries
     from knowledge.matcher import build_matcher
@@ -261,7 +261,7 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_lint(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.kbtool import load_entries
+    from handlers.faq.tool import load_entries
     from knowledge.lemmatizer import use_tries
     from knowledge.lint import lint
 

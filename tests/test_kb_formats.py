@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SAMPLE_KB
-from bot.kbtool import import_file
+from handlers.faq.tool import import_file
 from knowledge.entries import KBEntry
 from knowledge.formats import FORMATS, KBFormatError, dumps, load_file, loads
 from storage import kb as kb_repo

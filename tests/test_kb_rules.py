@@ -1,4 +1,4 @@
-"""What a deployment can serve (bot/kbrules.py): refused at import, by the CLI and the API."""
+"""What a deployment can serve (handlers/faq/rules.py): refused at import, by the CLI, the API."""
 
 from __future__ import annotations
 

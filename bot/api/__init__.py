@@ -18,10 +18,11 @@ MIDDLEWARE_ON = web.AppKey("crmbot_auth_middleware", bool)
 
 
 def resources() -> list[list[ApiRoute]]:
-    from bot.api import access, kb, openapi, people, privacy
+    from bot.api import access, openapi, people, privacy
+    from handlers.faq.api import ROUTES as kb_routes
     from handlers.tickets.api import desk, replies
 
-    return [kb.ROUTES, people.ROUTES, desk.ROUTES, replies.ROUTES, access.ROUTES,
+    return [kb_routes, people.ROUTES, desk.ROUTES, replies.ROUTES, access.ROUTES,
             privacy.ROUTES, openapi.ROUTES]
 
 

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from bot.api import people
 from bot.keys import CORE
-from bot.web.admin.kb_views import entry_url
 from bot.web.admin.render import render
+from handlers.faq.web import entry_url
 from storage import admin as admin_repo
 from storage import agents, unanswered
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import kb_ops, kbrules
+from bot import kb_ops
 from bot.api.auth import principal
 from bot.api.base import (
     PAGE_PARAMS,
@@ -28,6 +28,7 @@ from bot.api.base import (
     validation_error,
 )
 from bot.keys import CORE
+from handlers.faq import rules as kbrules
 from knowledge.entries import KBEntry
 from knowledge.formats import FORMATS, KBFormatError, dumps, loads
 from storage import kb as kb_repo

@@ -71,7 +71,7 @@ def entry_url(entry_id: str, suffix: str = "") -> str:
 
 
 async def kb_list(request: web.Request) -> web.Response:
-    from bot.api.kb import search
+    from handlers.faq.api import search
 
     q = request.query.get("q", "").strip()
     locale = request.query.get("locale") or None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot import kbrules
 from bot.config import Settings
 from bot.dbtool import in_transaction, tool_sessions
+from handlers.faq import rules as kbrules
 from knowledge.entries import KBEntry
 from knowledge.formats import KBFormatError, detect_format, dump_file, load_file
 from storage import kb as kb_repo
