@@ -14,8 +14,9 @@ from aiohttp import web
 from bot.api import install_auth
 from bot.api.base import Handler, Role, allow
 from bot.core import Core
-from bot.web.admin import broadcast_views, login, pages
+from bot.web.admin import login, pages
 from bot.web.admin.render import JINJA, environment
+from handlers.broadcast.web import admin as broadcast_views
 from handlers.faq import web as kb_views
 from handlers.tickets import web as desk_views
 
