@@ -122,8 +122,8 @@ def _survey_parsers(survey: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _customer_parsers(customer: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``crmbot customer merge|unmerge|merges|export|erase`` (bot/identitytool.py)."""
-    from bot.identitytool import add_parsers
+    """``crmbot customer merge|unmerge|merges|export|erase`` (handlers/identity/tool.py)."""
+    from handlers.identity.tool import add_parsers
 
     add_parsers(customer)
 

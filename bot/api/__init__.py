@@ -18,8 +18,9 @@ MIDDLEWARE_ON = web.AppKey("crmbot_auth_middleware", bool)
 
 
 def resources() -> list[list[ApiRoute]]:
-    from bot.api import access, openapi, people, privacy
+    from bot.api import access, openapi, people
     from handlers.faq.api import ROUTES as kb_routes
+    from handlers.identity import api as privacy
     from handlers.tickets.api import desk, replies
 
     return [kb_routes, people.ROUTES, desk.ROUTES, replies.ROUTES, access.ROUTES,

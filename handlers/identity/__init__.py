@@ -4,5 +4,6 @@
 reports. ``service``, for other features: :func:`~handlers.identity.service.wait_text` (when a
 human will answer, from the business hours), :func:`~handlers.identity.service.follows_open_ticket`
 (a linked channel joins the customer's open case),
-:func:`~handlers.identity.service.customer_open_ticket`.
+:func:`~handlers.identity.service.customer_open_ticket`. Its surfaces: ``api`` (REST: export,
+erase, merge and undo a merge) and ``tool`` (``crmbot customer …``).
 """
