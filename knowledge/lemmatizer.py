@@ -51,6 +51,12 @@ def known_share(text: str, lang: str) -> float:
                  .proportion_in_target_languages(text))
 
 
+def tries_cache() -> Path | None:
+    """The directory given to :func:`use_tries` that this process's tries come from (None:
+    the compressed streams serve), so a child process can use the same ones."""
+    return _tries_in.parent if _tries_in is not None else None
+
+
 def use_tries(directory: Path | None) -> bool:
     """Back the lemmas with tries in ``directory`` (built there first if missing).
 

@@ -24,6 +24,7 @@ import ctypes
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import pickle
 import tempfile
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from knowledge import lemmatizer
 from knowledge.entries import KBEntry
 from knowledge.matcher import Matcher, build_matcher
 
@@ -51,10 +53,17 @@ def load_or_build(
     kind: str,
     wrong_cost: float,
     directory: Path | None,
+    *,
+    isolated: bool = False,
 ) -> Matcher:
     """The matcher for these inputs: from ``directory`` if built before, else built and stored.
 
     ``directory`` None, or the semantic kind (its model is not ours to pickle), always builds.
+    ``isolated``: a build happens in a child process, which stores it, and this process loads
+    the file, so the build's peak (the calibration's folds, and for the fused tiers the
+    encoder and its work: +40 MB on the sample KB) never lands in a long-lived server; the
+    encoder is then loaded only when a question needs it. If the child fails, the build
+    happens here after all.
     """
     build = (entries, default_locale, threshold, kind, wrong_cost)
     if directory is None or kind == "semantic":
@@ -63,10 +72,37 @@ def load_or_build(
     loaded = _load(path)
     if loaded is not None:
         return loaded
+    if isolated and _build_in_child(build, path) and (loaded := _load(path)) is not None:
+        return loaded
     matcher = build_matcher(*build)
     _store(path, matcher)
     _release_memory()
     return matcher
+
+
+Build = tuple[Sequence[KBEntry], str, float | None, str, float]
+
+
+def _build_in_child(build: Build, path: Path) -> bool:
+    """Build and store in a fresh interpreter (spawned: no copy of this process's heap)."""
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_build_and_store, args=(build, path, lemmatizer.tries_cache()),
+                            name="crmbot-matcher-build", daemon=True)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        log.warning("matcher build in a child process failed (exit %s); building here",
+                    child.exitcode)
+        return False
+    log.info("matcher built in a child process in %.1f s", time.perf_counter() - started)
+    return True
+
+
+def _build_and_store(build: Build, path: Path, tries: Path | None) -> None:
+    """The child's work: the same lemma dictionaries as the parent, build, store."""
+    lemmatizer.use_tries(tries)
+    _store(path, build_matcher(*build))
 
 
 def _release_memory() -> None:

