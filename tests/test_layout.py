@@ -11,8 +11,8 @@
   bot/*tool.py, bot/workers.py, bot/chat.py) knows everything;
 - features import each other in one direction only: no circle among handlers/ modules
   (a package counts as one feature), late imports included. Features that must react to each
-  other use the dispatcher's events (``Router.on``), e.g. "ticket_resolved" -> surveys.
-
+  other use the dispatcher's events (``Router.on``), e.g. "ticket_resolved" -> surveys;
+- each feature is one package under handlers/ (no loose modules beside them);
 - channels enter only through ``Core.ingest``: no channel imports the inbox (storage.inbox) or
   the staff-event entry (``storage.tickets.ingest_staff``), and the only callers of the latter
   are the core;
@@ -195,6 +195,11 @@ def test_the_desk_port_is_neutral() -> None:
     imported = _imported_names(ROOT / "bot" / "desk.py")
     assert not {m for m in imported if m.startswith(("bot.context", "sqlalchemy", "storage"))}, (
         imported)
+
+
+def test_each_feature_is_a_package() -> None:
+    loose = sorted(p.name for p in (ROOT / "handlers").glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"feature modules outside a package: {loose}"
 
 
 def test_migrations_import_nothing_of_the_application() -> None:
