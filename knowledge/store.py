@@ -24,9 +24,10 @@ import ctypes
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -84,25 +85,43 @@ Build = tuple[Sequence[KBEntry], str, float | None, str, float]
 
 
 def _build_in_child(build: Build, path: Path) -> bool:
-    """Build and store in a fresh interpreter (spawned: no copy of this process's heap)."""
+    """Build and store in a fresh interpreter, ``python -m knowledge.store JOB``: no copy of
+    this process's heap, and unlike multiprocessing's spawn it never runs this process's main
+    script again (a server started from a script without a ``__main__`` guard would start
+    twice). The job (the build's inputs) is a pickle beside the matchers, in the same private
+    directory."""
     started = time.perf_counter()
-    context = multiprocessing.get_context("spawn")
-    child = context.Process(target=_build_and_store, args=(build, path, lemmatizer.tries_cache()),
-                            name="crmbot-matcher-build", daemon=True)
-    child.start()
-    child.join()
-    if child.exitcode != 0:
+    job: Path | None = None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".job", delete=False) as handle:
+            job = Path(handle.name)
+            pickle.dump((build, path, lemmatizer.tries_cache()), handle,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        done = subprocess.run([sys.executable, "-m", "knowledge.store", str(job)],
+                              stdin=subprocess.DEVNULL, check=False)
+    except OSError:
+        log.exception("could not start a child process to build the matcher; building here")
+        return False
+    finally:
+        if job is not None:
+            job.unlink(missing_ok=True)
+    if done.returncode != 0:
         log.warning("matcher build in a child process failed (exit %s); building here",
-                    child.exitcode)
+                    done.returncode)
         return False
     log.info("matcher built in a child process in %.1f s", time.perf_counter() - started)
     return True
 
 
-def _build_and_store(build: Build, path: Path, tries: Path | None) -> None:
+def _child(job: Path) -> None:
     """The child's work: the same lemma dictionaries as the parent, build, store."""
+    with job.open("rb") as handle:
+        build, path, tries = pickle.load(handle)  # written by our parent, 0700 directory
+    logging.basicConfig(level=logging.WARNING)
     lemmatizer.use_tries(tries)
     _store(path, build_matcher(*build))
+
 
 
 def _release_memory() -> None:
@@ -180,3 +199,7 @@ def _prune(directory: Path, keep: int) -> None:
     stale = [p for p in directory.glob("*.tmp") if time.time() - p.stat().st_mtime > 3600]
     for old in [*files[:-keep], *stale]:
         old.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]))
