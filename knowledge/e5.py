@@ -14,10 +14,12 @@ and the per-KB calibration's folds, embed only texts they have not seen.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,3 +96,35 @@ def _embed_one(text: str, passage: bool) -> Matrix:
         model = _model()
         row = (model.passage if passage else model.query)([_encodable(text)])
     return np.asarray(row, dtype=np.float32).reshape(-1)
+
+
+def load_cache(path: Path) -> int:
+    """Fill the embedding cache from ``path`` (written by :func:`save_cache`); the number of
+    embeddings read. A missing or unreadable file only means embedding again. The matcher
+    build in a child process (knowledge/store.py) starts cold otherwise: a KB edit would embed
+    every text of the KB again."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            kinds, texts, rows = data["kinds"], data["texts"], data["rows"]
+    except (OSError, ValueError, KeyError):
+        return 0
+    with _lock:
+        for kind, text, row in zip(kinds.tolist(), texts.tolist(), rows, strict=True):
+            _cache[(str(kind), str(text))] = row.astype(np.float32)
+        while len(_cache) > CACHE:
+            _cache.popitem(last=False)
+    return len(texts)
+
+
+def save_cache(path: Path) -> None:
+    """Write the embedding cache to ``path`` atomically (numbers and strings, no pickle)."""
+    with _lock:
+        keys = list(_cache)
+        rows = np.stack([_cache[k] for k in keys]) if keys else np.zeros((0, DIMS), np.float32)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    try:
+        np.savez(tmp, kinds=np.asarray([k for k, _ in keys], dtype=str),
+                 texts=np.asarray([t for _, t in keys], dtype=str), rows=rows)
+        os.replace(tmp, path)
+    except OSError:
+        log.warning("could not keep the embeddings in %s", path, exc_info=True)

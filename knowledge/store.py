@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from knowledge import lemmatizer
+from knowledge import e5, lemmatizer
 from knowledge.entries import KBEntry
 from knowledge.matcher import Matcher, build_matcher
 
@@ -44,6 +44,8 @@ log = logging.getLogger("crmbot.matcher")
 KEEP = 4
 #: Bumped when what a pickled matcher means changes in a way the source hash could miss.
 FORMAT = 1
+#: The child builds' embeddings of KB texts, so an edit embeds only what changed.
+EMBEDDINGS = "e5-embeddings.npz"
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -120,7 +122,13 @@ def _child(job: Path) -> None:
         build, path, tries = pickle.load(handle)  # written by our parent, 0700 directory
     logging.basicConfig(level=logging.WARNING)
     lemmatizer.use_tries(tries)
+    embeddings = path.parent / EMBEDDINGS
+    fused = build[3] in ("auto", "fused")
+    if fused:
+        e5.load_cache(embeddings)
     _store(path, build_matcher(*build))
+    if fused:
+        e5.save_cache(embeddings)
 
 
 

@@ -150,3 +150,24 @@ def test_auto_fuses_swedish_and_latvian_and_leaves_english_to_its_vectors() -> N
     default = build_matcher(kb, "en", None, "default")
     for query in load_queries(DATA / "shop_paraphrases_en.jsonl"):
         assert auto.match(query.text, "en") == default.match(query.text, "en")
+
+
+def test_embeddings_kept_on_disk_are_reused_without_the_encoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child build's embedding cache (knowledge/store.py): written, read back, and then
+    served without running the encoder; a damaged file only means embedding again."""
+    texts = ["Var är min beställning?", "Cik maksā piegāde?"]
+    wanted = e5.embed_cached(texts, passage=True)
+    e5.save_cache(tmp_path / "e5.npz")
+    monkeypatch.setattr(e5, "_cache", type(e5._cache)())
+    assert e5.load_cache(tmp_path / "e5.npz") >= 2
+
+    def no_encoder() -> None:
+        raise AssertionError("the encoder ran although the embeddings were on disk")
+
+    monkeypatch.setattr(e5, "_model", no_encoder)
+    assert (e5.embed_cached(texts, passage=True) == wanted).all()
+    (tmp_path / "bad.npz").write_bytes(b"not numpy")
+    assert e5.load_cache(tmp_path / "bad.npz") == 0
+    assert e5.load_cache(tmp_path / "missing.npz") == 0
