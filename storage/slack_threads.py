@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Ticket
 from storage.models_slack import SlackThread, TicketSlaReminder
-from storage.sql import dialect_insert, is_postgres
+from storage.sql import dialect_insert
 from storage.ticket_states import OPEN, OPEN_STATUSES
 
 
@@ -59,10 +58,9 @@ async def overdue_unclaimed(session: AsyncSession, minutes: int, now: datetime) 
 
 async def mark_reminded(session: AsyncSession, ticket_id: int, now: datetime) -> bool:
     """True for the one caller (of possibly several processes) that records it first."""
-    module: Any = postgresql if is_postgres(session) else sqlite
     table: Any = TicketSlaReminder.__table__
     stmt = (
-        module.insert(table)
+        dialect_insert(session)(table)
         .values(ticket_id=ticket_id, kind="unclaimed", reminded_at=now)
         .on_conflict_do_nothing(index_elements=["ticket_id"])
         .returning(table.c.ticket_id)

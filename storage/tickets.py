@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clean import BIGINT_MAX
 from storage.envelopes import InboundMessage
 from storage.inbox import IngestResult
 from storage.models import Conversation, InboundEvent, Ticket, TicketSlaEvent, utcnow
-from storage.sql import insert_ignore, is_postgres
+from storage.sql import dialect_insert, insert_ignore
 from storage.ticket_states import CLAIMED, OPEN, OPEN_STATUSES
 
 
@@ -121,10 +120,9 @@ async def sla_recorded(session: AsyncSession, ticket_ids: list[int]) -> set[tupl
 async def record_sla_event(session: AsyncSession, ticket_id: int, kind: str,
                            deadline: datetime, now: datetime) -> bool:
     """True for the one caller (of possibly several processes) that records it first."""
-    module: Any = postgresql if is_postgres(session) else sqlite
     table: Any = TicketSlaEvent.__table__
     stmt = (
-        module.insert(table)
+        dialect_insert(session)(table)
         .values(ticket_id=ticket_id, kind=kind, deadline=deadline, created_at=now)
         .on_conflict_do_nothing(index_elements=["ticket_id", "kind"])
         .returning(table.c.ticket_id)

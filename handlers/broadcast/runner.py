@@ -20,7 +20,6 @@ import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
@@ -34,7 +33,7 @@ from storage import outbox
 from storage.consent import has_consent
 from storage.models import Conversation, Customer, Message, OutboxItem, utcnow
 from storage.models_broadcast import Broadcast, BroadcastRecipient
-from storage.sql import is_postgres
+from storage.sql import dialect_insert, is_postgres
 
 log = logging.getLogger("crmbot.broadcast")
 
@@ -136,9 +135,8 @@ class BroadcastRunner:
                 "due_at": due_at(c, spec, start, self._settings),
             } for c in found]
             if values:
-                module = postgresql if is_postgres(session) else sqlite
                 await session.execute(
-                    module.insert(BroadcastRecipient).values(values)
+                    dialect_insert(session)(BroadcastRecipient).values(values)
                     .on_conflict_do_nothing(index_elements=["broadcast_id", "customer_id"]))
             if done:
                 row.materialized = True

@@ -12,16 +12,14 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import background
 from storage.models import utcnow
 from storage.models_help import HelpArticleStat, HelpSearch, HelpVote
-from storage.sql import is_postgres
+from storage.sql import dialect_insert
 
 log = logging.getLogger("crmbot.help")
 
@@ -31,9 +29,8 @@ MAX_COMMENT = 2000
 
 async def _stat(session: AsyncSession, entry_id: str, locale: str) -> None:
     """Make sure the article's counter row exists (several processes may race to create it)."""
-    module: Any = postgresql if is_postgres(session) else sqlite
     await session.execute(
-        module.insert(HelpArticleStat.__table__)
+        dialect_insert(session)(HelpArticleStat.__table__)
         .values(entry_id=entry_id, locale=locale, views=0, helpful=0, unhelpful=0)
         .on_conflict_do_nothing(index_elements=["entry_id", "locale"]))
 

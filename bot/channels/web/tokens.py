@@ -14,15 +14,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import utcnow
 from storage.models_feedback import WebSecret
-from storage.sql import is_postgres
+from storage.sql import dialect_insert
 
 SECRET_NAME = "widget_secret"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -64,9 +62,8 @@ async def load_secret(sessions: async_sessionmaker[AsyncSession], configured: st
     if configured:
         return configured
     async with sessions.begin() as session:
-        module: Any = postgresql if is_postgres(session) else sqlite
         await session.execute(
-            module.insert(WebSecret.__table__)
+            dialect_insert(session)(WebSecret.__table__)
             .values(name=SECRET_NAME, value=secrets.token_urlsafe(32), created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["name"])
         )
