@@ -10,7 +10,7 @@ Both serialise to plain JSON so they can sit in the inbox and outbox tables.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from storage.clean import clean
@@ -59,10 +59,11 @@ class StaffAction:
         """Unknown keys are dropped; ``channel`` is the name an earlier release stored
         ``where`` under (inside ``raw["agent"]``)."""
         data = {**data, "where": data.get("where") or data.get("channel") or ""}
-        fields = {"action", "ticket", "user", "where", "ts", "assignee", "team", "priority"}
-        values = {k: str(v) for k, v in data.items() if k in fields and v is not None}
-        values["ticket"] = int(values.get("ticket") or 0)  # type: ignore[assignment]
-        return cls(**values)  # type: ignore[arg-type]
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: str(v) for k, v in data.items()
+                                  if k in names and v is not None}
+        values["ticket"] = int(values.get("ticket") or 0)
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
