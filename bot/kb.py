@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
 from knowledge.entries import KBEntry
-from knowledge.matcher import Matcher, MatchResult, build_matcher
+from knowledge.matcher import FUSED_KINDS, Matcher, MatchResult, build_matcher
 from knowledge.store import load_or_build
 from storage import kb as kb_repo
 
@@ -27,9 +27,6 @@ log = logging.getLogger("crmbot.kb")
 #: suggestions (at most MAX_SUGGESTIONS): by the FAQ handler, "try it" and the help center.
 SUGGEST_MIN = 0.2
 MAX_SUGGESTIONS = 3
-#: Matcher kinds built in a child process (knowledge/store.py): those that may load the
-#: multilingual encoder, whose build would otherwise leave a server ~40 MB larger.
-ISOLATED_KINDS = frozenset({"auto", "fused"})
 
 
 class KnowledgeService:
@@ -86,7 +83,7 @@ class KnowledgeService:
         started = time.perf_counter()
         matcher = await asyncio.to_thread(
             load_or_build, entries, self.default_locale, self._threshold, self._kind,
-            self._wrong_cost, self._cache_dir, isolated=self._kind in ISOLATED_KINDS,
+            self._wrong_cost, self._cache_dir, isolated=self._kind in FUSED_KINDS,
         )
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision

@@ -64,12 +64,14 @@ class E5Index:
     better on the shop KBs, worse on the sample KB and BANKING77 (docs/matching.md)."""
 
     def __init__(self, entries: Sequence[KBEntry]) -> None:
-        worded = [n for n, e in enumerate(entries) if any(t.strip() for t in e.texts())]
+        worded: list[int] = []
+        bare: list[int] = []
+        for number, entry in enumerate(entries):
+            (worded if any(t.strip() for t in entry.texts()) else bare).append(number)
         texts, owner = describing_texts([entries[n] for n in worded])
         vectors = e5.embed_cached(texts).astype(np.float64)
         sums = np.zeros((len(entries), e5.DIMS))
         np.add.at(sums, np.asarray([worded[o] for o in owner], dtype=np.int64), vectors)
-        bare = [n for n in range(len(entries)) if n not in set(worded)]
         if bare:
             answers = e5.embed_cached([entries[n].answer for n in bare], passage=True)
             sums[bare] = answers.astype(np.float64)

@@ -42,6 +42,8 @@ log = logging.getLogger("crmbot.matcher")
 DEFAULT_THRESHOLD = 0.7
 #: The matcher kinds build_matcher knows (CRMBOT_MATCHER).
 KINDS = ("auto", "default", "lexical", "fused", "semantic")
+#: The kinds that may run the multilingual encoder (knowledge/fusion.py).
+FUSED_KINDS = frozenset({"auto", "fused"})
 
 # Logistic calibration of (best score, margin to the runner-up, share of the query's content words
 # the entry lacks, share no entry knows) into P(best is right): (bias, score, margin, uncovered,
@@ -251,7 +253,7 @@ def build_matcher(
             f"unknown matcher kind {kind!r}: use 'auto', 'default', 'lexical', 'fused' or "
             "'semantic'"
         )
-    if kind in ("auto", "fused"):
+    if kind in FUSED_KINDS:
         from knowledge.fusion import build_fused
 
         skip = frozenset(e.locale for e in entries if kind == "auto"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from knowledge import e5, lemmatizer
 from knowledge.entries import KBEntry
-from knowledge.matcher import Matcher, build_matcher
+from knowledge.matcher import FUSED_KINDS, Matcher, build_matcher
 
 log = logging.getLogger("crmbot.matcher")
 
@@ -123,7 +123,7 @@ def _child(job: Path) -> None:
     logging.basicConfig(level=logging.WARNING)
     lemmatizer.use_tries(tries)
     embeddings = path.parent / EMBEDDINGS
-    fused = build[3] in ("auto", "fused")
+    fused = build[3] in FUSED_KINDS
     if fused:
         e5.load_cache(embeddings)
     _store(path, build_matcher(*build))
@@ -201,10 +201,12 @@ def _store(path: Path, matcher: Matcher) -> None:
 def _prune(directory: Path, keep: int) -> None:
     """Remove all but the ``keep`` most recently written matcher files (and stray temp files).
 
-    A temporary file older than an hour is what a process killed while writing left behind.
+    A temporary file (a matcher, the embeddings, a child's job) older than an hour is what a
+    process killed while writing left behind.
     """
     files = sorted(directory.glob("matcher-*.pickle"), key=lambda p: p.stat().st_mtime)
-    stale = [p for p in directory.glob("*.tmp") if time.time() - p.stat().st_mtime > 3600]
+    stale = [p for pattern in ("*.tmp", "*.tmp.npz", "*.job") for p in directory.glob(pattern)
+             if time.time() - p.stat().st_mtime > 3600]
     for old in [*files[:-keep], *stale]:
         old.unlink(missing_ok=True)
 
