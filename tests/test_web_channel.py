@@ -389,3 +389,26 @@ async def _zone_of(served: Served, zone: str) -> bool:
     async with served.core.sessions() as session:
         found = (await session.scalars(select(Customer.timezone))).all()
     return list(found) == [zone]
+
+
+async def test_a_hostile_time_zone_is_ignored_and_the_chat_works(served: Served) -> None:
+    """``?tz=`` is a free string from the browser: a path, NUL, 2,000 characters and a lone
+    surrogate's escape are ignored (no zone kept), and the conversation goes on; a URL past
+    the server's request-line limit is refused with 400 before anything is stored."""
+    hostile = ["../../etc/passwd", "Europe/Riga\x00", "A" * 2_000, "%ED%A0%80", "Europe/../UTC"]
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await _open(http, served, tz="A" * 10_000)
+        assert refused.value.status == 400
+        for number, zone in enumerate(hostile):
+            chat = await _open(http, served, tz=zone)
+            await chat.next("session")
+            await chat.send(type="message", id=f"h{number}", text="hello")
+            await chat.next("ack", id=f"h{number}")
+            await chat.ws.close()
+        await eventually(lambda: _processed(served, len(hostile)))
+        async with served.core.sessions() as session:
+            from storage.models import Customer
+
+            zones = set((await session.scalars(select(Customer.timezone))).all())
+    assert zones == {None}, zones
