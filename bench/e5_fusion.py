@@ -89,9 +89,10 @@ def platt_maps() -> int:
         for locale in sorted({e.locale for e in kb}):
             features, right, _ = fusion._held_out(kb, locale)
             if features:
-                platt = fusion._platt(np.asarray(features), np.asarray(right, dtype=float))
+                platt = fusion._platt(np.asarray([f[:2] for f in features]),
+                                     np.asarray(right, dtype=float))
                 print(name, locale, len(features), "questions:", _rounded(platt))
-                pooled[0].extend(features)
+                pooled[0].extend(f[:2] for f in features)
                 pooled[1].extend(right)
     platt = fusion._platt(np.asarray(pooled[0]), np.asarray(pooled[1], dtype=float))
     print("pooled", len(pooled[0]), "questions:", _rounded(platt))

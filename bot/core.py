@@ -107,6 +107,7 @@ class Core:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.services.kb.stop_background()
 
     def set_desk(self, desk: SupportDesk) -> None:
         self.services.desk = desk

@@ -36,12 +36,8 @@ class EventRunner:
     async def refresh_kb(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Pick up knowledge-base edits before a batch, in a session of its own: a rebuild
         can take seconds after a big edit and must not hold the batch's transaction and its
-        conversations' locks. A failed refresh keeps the current matcher (answers go on)."""
-        try:
-            await self._services.kb.refresh_from(sessions, force=False)
-        except Exception:
-            log.exception("knowledge base refresh failed; answering from revision %s",
-                          self._services.kb.revision)
+        conversations' locks; a longer one goes on in the background (bot/kb.py)."""
+        await self._services.kb.refresh_soon(sessions)
 
     async def run_unguarded(self, ctx: Context, event: InboundEvent) -> None:
         """The common case: no savepoint. A handler error is re-raised as HandlerFailed, and

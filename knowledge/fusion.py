@@ -1,11 +1,13 @@
-"""The fused matcher (``CRMBOT_MATCHER=fused``): word scores fused with multilingual e5.
+"""The fused matcher (``CRMBOT_MATCHER=fused``, and ``auto``, the shipped default, for every
+locale of at most MAX_FUSED_WORDINGS): word scores fused with multilingual e5.
 
-Swedish and Latvian have no static vectors, and customers' paraphrases often share no word
-with the KB ("vai par piegādi uz mājām ir papildu maksa" for "Cik maksā piegāde?"). A
+Customers' paraphrases often share no word with the KB ("vai par piegādi uz mājām ir papildu
+maksa" for "Cik maksā piegāde?"), and Swedish and Latvian have no static vectors. A
 multilingual sentence encoder (knowledge/e5.py) knows those are close. Its cosine to each
 entry's centroid of wordings (to its answer, embedded as an e5 passage, for an entry that has
 no wordings) is fused with the lexical score as z-scores over the entries (equal weights, not
-tuned); docs/matching.md has the measurements.
+tuned); a KB with many wordings per entry adds the z-scores of a linear classifier trained on
+its wordings' embeddings (knowledge/classifier.py). docs/matching.md has the measurements.
 
 The cascade: the lexical matcher answers as before when it is confident (no encoder cost);
 only an unsure question is embedded (10-20 ms on one core; the FAQ handler runs matching in a
@@ -14,11 +16,15 @@ fused ranking gets its own confidence, fitted on the KB at hand when the matcher
 held-out folds of the per-KB thresholds (knowledge/calibration.py) give questions whose answer
 is known, and a logistic regression on (best fused score, its margin to the runner-up) maps
 fused scores to P(right) (Platt scaling), which the suggestion floor (bot/kb.py SUGGEST_MIN)
-reads. A fused ranking never answers alone: letting it (at the cheapest threshold on those
-held-out questions) answered 10-22 of 72 paraphrased questions on the small shop KBs but only
-68-70 % of them right, where the lexical answers alone are 80-100 % right. A locale whose KB
-cannot be held out in turn (one wording per entry) gets a map fitted once on other KBs
-(:data:`FALLBACK_PLATT`).
+reads. The fused ranking answers alone only where the KB trains the classifier, from
+P(right) >= cost / (1 + cost) (0.8 at the shipped wrong-answer cost 4): there, held-out
+wordings are like customers' questions and the map can be trusted (BANKING77 and HWU64,
+K=10: answered alone 60.1 -> 64.6 % and 34.7 -> 43.2 % of questions, at 93.9 % and 98.3 %
+answered accuracy). On a small KB (question + 2 phrasings) letting it answer (at the cheapest
+threshold on its held-out questions) answered 10-22 of 72 paraphrased questions on the shop
+KBs but only 68-70 % of them right, where the lexical answers alone are 80-100 % right, so
+there it only suggests. A locale whose KB cannot be held out in turn (one wording per entry)
+gets a map fitted once on other KBs (:data:`FALLBACK_PLATT`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from knowledge import calibration, e5
+from knowledge import calibration, classifier, e5
 from knowledge._index import describing_texts
 from knowledge.entries import KBEntry
 from knowledge.matcher import (
@@ -53,6 +59,9 @@ RIDGE = 0.01
 #: Per-KB fits ranged from (-2.8, 0.22, 0.55) to (-10.3, 2.8, -0.45); the pooled map is the
 #: middle ground, used only where no fit of the KB's own is possible.
 FALLBACK_PLATT: Platt = (-4.072, 0.657, 0.399)
+#: The cosine floor for answering alone: this quantile of the cosines of the KB's held-out
+#: questions that the fused ranking got right.
+COSINE_QUANTILE = 0.05
 
 
 class E5Index:
@@ -61,7 +70,8 @@ class E5Index:
     "passage: " form, the side e5 is trained to retrieve for a query (SweFAQ dev top-1 of the
     fused ranking 57.3 -> 63.6 % against the answer's sentences embedded as queries). Adding
     the answer as a third signal for entries that have wordings was measured too and not kept:
-    better on the shop KBs, worse on the sample KB and BANKING77 (docs/matching.md)."""
+    better on the shop KBs, worse on the sample KB and BANKING77 (docs/matching.md). With
+    enough wordings per entry, the classifier of knowledge/classifier.py too."""
 
     def __init__(self, entries: Sequence[KBEntry]) -> None:
         worded: list[int] = []
@@ -77,15 +87,26 @@ class E5Index:
             sums[bare] = answers.astype(np.float64)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self.centroids_t = (sums / np.where(norms > 0, norms, 1.0)).T.copy()
+        self.classifier = None if bare else classifier.fit(
+            vectors, np.asarray(owner, dtype=np.int64), len(entries))
 
-    def cosines(self, query: npt.NDArray[np.float32]) -> Vector:
-        out: Vector = query.astype(np.float64) @ self.centroids_t
-        return out
+    def signal(self, query: npt.NDArray[np.float32]) -> tuple[Vector, Vector]:
+        """(the encoder's side of the fusion, the centroid cosines): the cosines' z-scores,
+        plus the classifier's where the KB has one (knowledge/classifier.py)."""
+        vector = query.astype(np.float64)
+        cosines: Vector = vector @ self.centroids_t
+        out = _z(cosines)
+        if self.classifier is not None:
+            out = out + _z(self.classifier.scores(vector))
+        return out, cosines
 
 
-def fused(lexical: Vector, cosines: Vector) -> Vector:
-    """Equal-weight z-scores over the entries (each score on its own scale otherwise)."""
-    return _z(lexical) + _z(cosines)
+def fused(lexical: Vector, index: E5Index, query: npt.NDArray[np.float32]
+          ) -> tuple[Vector, Vector]:
+    """(equal-weight z-scores over the entries, each score on its own scale otherwise; the
+    centroid cosines, which keep what z-scores lose: how close the question is at all)."""
+    signal, cosines = index.signal(query)
+    return _z(lexical) + signal, cosines
 
 
 def _z(values: Vector) -> Vector:
@@ -100,6 +121,21 @@ class LocaleFusion:
 
     index: E5Index
     platt: Platt
+    #: P(right) from which the fused ranking answers alone; None: it only suggests. Set only
+    #: where the KB trains the classifier (many wordings per entry, so held-out wordings look
+    #: like customers' questions) and the map is fitted on the KB's own held-out questions.
+    answer_at: float | None = None
+    #: ... and only if the question's cosine to the chosen entry reaches this: z-scores rank
+    #: the entries of any question, "what is the weather in paris" included (P 0.91 for a
+    #: currency entry of a small bank KB); the KB's own held-out questions are almost never
+    #: that far from their entry (see :data:`COSINE_QUANTILE`).
+    cosine_floor: float = 1.0
+
+    def answers(self, candidates: Sequence[Candidate], cosine: float) -> bool:
+        """Whether the best of these fused candidates (``cosine`` from the question) may be
+        answered alone."""
+        return (self.answer_at is not None and bool(candidates)
+                and candidates[0].score >= self.answer_at and cosine >= self.cosine_floor)
 
     def confidence(self, best: float, rival: float) -> float:
         bias, w_best, w_margin = self.platt
@@ -114,12 +150,17 @@ class FusedMatcher(LexicalMatcher):
     def __init__(
         self, entries: Sequence[KBEntry], default_locale: str, threshold: float,
         thresholds: dict[str, float], lexical_only: frozenset[str] = frozenset(),
+        wrong_cost: float = calibration.WRONG_COST,
     ) -> None:
         super().__init__(entries, default_locale, threshold, True, thresholds)
+        # Answering is cheaper than abstaining when P(right) * 0 + (1 - P) * cost < 1.
+        floor = wrong_cost / (1.0 + wrong_cost)
         self.fusion = {
             locale: found for locale, group in self._groups.items()
             if locale not in lexical_only
-            and (found := _fit_locale(entries, group, locale)) is not None
+            and (found := _fit_locale(entries, group, locale,
+                                      max(floor, self.thresholds.get(locale, threshold))))
+            is not None
         }
         #: whether matching may run the encoder (bot/kb.py then matches in a worker thread)
         self.embeds = bool(self.fusion)
@@ -134,19 +175,22 @@ class FusedMatcher(LexicalMatcher):
             fusion = self.fusion.get(loc)
             if fusion is not None:
                 query = e5.embed(text) if query is None else query
-                candidates = self._fused_rank(text, loc, fusion, query, max(limit, 1)) or (
-                    candidates)
+                ranked, cosine = self._fused_rank(text, loc, fusion, query, max(limit, 1))
+                if fusion.answers(ranked, cosine):
+                    return MatchResult(ranked[:limit], True)
+                candidates = ranked or candidates
             fallback = fallback or candidates
         return MatchResult(fallback[:limit], False)
 
     def _fused_rank(
         self, text: str, locale: str, fusion: LocaleFusion, query: npt.NDArray[np.float32],
         limit: int,
-    ) -> tuple[Candidate, ...]:
+    ) -> tuple[tuple[Candidate, ...], float]:
+        """The fused candidates and the question's cosine to the best one."""
         scored = self.scores(text, locale)
         if scored is None:
-            return ()
-        values = fused(scored[1], fusion.index.cosines(query))
+            return (), 0.0
+        values, cosines = fused(scored[1], fusion.index, query)
         order = np.argsort(-values, kind="stable")[: limit + 1]
         top = [float(values[i]) for i in order] + [float(values[order[0]])]
         ids = self._indexes[locale].entry_ids
@@ -154,27 +198,33 @@ class FusedMatcher(LexicalMatcher):
             Candidate(ids[int(i)], locale,
                       fusion.confidence(top[k], top[1] if k == 0 else top[0]))
             for k, i in enumerate(order[:limit])
-        )
+        ), float(cosines[order[0]])
 
 
-def _fit_locale(entries: Sequence[KBEntry], group: Sequence[KBEntry], locale: str
-                ) -> LocaleFusion | None:
+def _fit_locale(entries: Sequence[KBEntry], group: Sequence[KBEntry], locale: str,
+                answer_at: float) -> LocaleFusion | None:
     """Platt map from held-out questions, :data:`FALLBACK_PLATT` when too few to fit; None
-    for a locale of fewer than two entries (nothing to rank)."""
+    for a locale of fewer than two entries (nothing to rank). The fused ranking answers alone
+    from ``answer_at`` where :attr:`LocaleFusion.answer_at` says it may."""
     if len(group) < 2:
         return None
+    index = E5Index(group)
     features, right, in_scope = _held_out(entries, locale)
     if sum(in_scope) < calibration.MIN_QUESTIONS or all(in_scope):
-        return LocaleFusion(E5Index(group), FALLBACK_PLATT)
-    platt = _platt(np.asarray(features), np.asarray(right, dtype=np.float64))
-    return LocaleFusion(E5Index(group), platt)
+        return LocaleFusion(index, FALLBACK_PLATT)
+    platt = _platt(np.asarray([f[:2] for f in features]), np.asarray(right, dtype=np.float64))
+    if index.classifier is None:
+        return LocaleFusion(index, platt)
+    found = [f[2] for f, ok in zip(features, right, strict=True) if ok]
+    return LocaleFusion(index, platt, answer_at, float(np.quantile(found, COSINE_QUANTILE)))
 
 
 def _held_out(
     entries: Sequence[KBEntry], locale: str
-) -> tuple[list[tuple[float, float]], list[bool], list[bool]]:
-    """(best fused score, margin) of each held-out question, whether it was right, in scope."""
-    features: list[tuple[float, float]] = []
+) -> tuple[list[tuple[float, float, float]], list[bool], list[bool]]:
+    """(best fused score, margin, cosine to the best entry) of each held-out question, whether
+    it was right, whether it was in scope."""
+    features: list[tuple[float, float, float]] = []
     right: list[bool] = []
     in_scope: list[bool] = []
     mine = calibration.sample(entries, locale)
@@ -189,10 +239,10 @@ def _held_out(
             scored = lexical.scores(text, locale)
             if scored is None or len(ids) < 2:
                 continue
-            values = fused(scored[1], index.cosines(vector))
+            values, cosines = fused(scored[1], index, vector)
             first, second = np.argsort(-values, kind="stable")[:2]
             best = float(values[first])
-            features.append((best, best - float(values[second])))
+            features.append((best, best - float(values[second]), float(cosines[first])))
             right.append(expected is not None and ids[int(first)] == expected)
             in_scope.append(expected is not None)
     return features, right, in_scope
@@ -224,4 +274,4 @@ def build_fused(
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
     if {e.locale for e in entries} <= lexical_only or not e5.available():
         return LexicalMatcher(entries, default_locale, chosen, True, fitted)
-    return FusedMatcher(entries, default_locale, chosen, fitted, lexical_only)
+    return FusedMatcher(entries, default_locale, chosen, fitted, lexical_only, wrong_cost)

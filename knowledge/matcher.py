@@ -44,6 +44,11 @@ DEFAULT_THRESHOLD = 0.7
 KINDS = ("auto", "default", "lexical", "fused", "semantic")
 #: The kinds that may run the multilingual encoder (knowledge/fusion.py).
 FUSED_KINDS = frozenset({"auto", "fused"})
+#: ``auto`` fuses a locale of at most this many wordings (questions and phrasings) and leaves a
+#: larger one to the default matcher: a first build embeds every wording (~8 ms each on one
+#: core, so ~40 s here) and a locale with that many wordings per entry is what the lexical
+#: part does best on. ``fused`` has no limit.
+MAX_FUSED_WORDINGS = 5000
 
 # Logistic calibration of (best score, margin to the runner-up, share of the query's content words
 # the entry lacks, share no entry knows) into P(best is right): (bias, score, margin, uncovered,
@@ -240,8 +245,9 @@ def build_matcher(
 ) -> Matcher:
     """Build a matcher over ``entries``.
 
-    ``kind``: "auto" (the shipped default: "default" for locales with static vectors, English;
-    "fused" for the others, Swedish and Latvian), "default" (lexical + static vectors),
+    ``kind``: "auto" (the shipped default: "fused" for every locale of at most
+    :data:`MAX_FUSED_WORDINGS` wordings, "default" for a larger one), "default" (lexical +
+    static vectors),
     "lexical" (without the vectors: the default before issue 11's third pass), "fused"
     (default, then multilingual e5 where it is unsure, every locale: knowledge/fusion.py) or
     "semantic" (optional extra). Without a fixed
@@ -256,8 +262,7 @@ def build_matcher(
     if kind in FUSED_KINDS:
         from knowledge.fusion import build_fused
 
-        skip = frozenset(e.locale for e in entries if kind == "auto"
-                         and e.locale.split("-", 1)[0] in sv.VECTOR_LOCALES)
+        skip = _too_big_to_fuse(entries) if kind == "auto" else frozenset()
         return build_fused(entries, default_locale, threshold, wrong_cost, skip)
     if kind == "semantic":
         from knowledge.semantic import SEMANTIC_THRESHOLD, build_semantic
@@ -269,6 +274,15 @@ def build_matcher(
         return LexicalMatcher(entries, default_locale, threshold, static=static)
     fitted = fit_thresholds(entries, static, wrong_cost)
     return LexicalMatcher(entries, default_locale, DEFAULT_THRESHOLD, static, fitted)
+
+
+def _too_big_to_fuse(entries: Sequence[KBEntry]) -> frozenset[str]:
+    """The locales with more than :data:`MAX_FUSED_WORDINGS` enabled wordings."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        if entry.enabled:
+            counts[entry.locale] = counts.get(entry.locale, 0) + len(entry.texts())
+    return frozenset(locale for locale, n in counts.items() if n > MAX_FUSED_WORDINGS)
 
 
 def fit_thresholds(

@@ -12,6 +12,7 @@ import pytest
 from bot.config import SAMPLE_KB
 from bot.kb import SUGGEST_MIN, KnowledgeService
 from knowledge import e5, fusion, store
+from knowledge import matcher as matcher_module
 from knowledge.entries import KBEntry
 from knowledge.evaluate import load_queries
 from knowledge.formats import load_file
@@ -69,6 +70,38 @@ def test_a_latvian_paraphrase_without_shared_words_is_suggested(
     assert not result.confident and result.best is not None
     assert result.best.entry_id == "newsletter_unsubscribe"
     assert result.best.score >= SUGGEST_MIN
+
+
+def test_a_kb_with_many_wordings_per_entry_answers_paraphrases_alone() -> None:
+    """Six wordings per entry: the classifier is trained and the fused ranking may answer
+    alone where the words alone were unsure; a small shop KB (three wordings) only suggests."""
+    entries = load_file(DATA / "bank_k6.jsonl")
+    matcher = build_matcher(entries, "en", None, "auto")
+    default = build_matcher(entries, "en", None, "default")
+    assert isinstance(matcher, fusion.FusedMatcher)
+    own = matcher.fusion["en"]
+    assert own.index.classifier is not None and own.answer_at == pytest.approx(0.8)
+    gained = 0
+    for text, expected in [("put some euros on my balance", "top_up"),
+                           ("how many dollars do I get for a pound", "exchange_rate"),
+                           ("money back for the shoes never came", "refund"),
+                           ("the new debit card still has not shown up", "card_arrival")]:
+        result = matcher.match(text, "en")
+        assert result.best is not None and result.best.entry_id == expected
+        gained += result.confident and not default.match(text, "en").confident
+    assert gained >= 2  # measured: 3 the words alone did not answer, all right
+    shop = build_matcher(load_file(SHOP / "shop_sv" / "kb.jsonl"), "en", None, "auto")
+    assert isinstance(shop, fusion.FusedMatcher)
+    assert shop.fusion["sv"].index.classifier is None and shop.fusion["sv"].answer_at is None
+
+
+@pytest.mark.parametrize("text", ["what is the weather in paris", "I'd like to book a flight",
+                                  "I love pizza", "Do you sell spaceships?"])
+def test_an_off_topic_question_is_never_answered_alone_by_the_fusion(text: str) -> None:
+    """z-scores rank the entries of any question; the cosine floor keeps off-topic questions
+    from being answered (before it, "what is the weather in paris" got the exchange rate)."""
+    matcher = build_matcher(load_file(DATA / "bank_k6.jsonl"), "en", None, "auto")
+    assert not matcher.match(text, "en").confident
 
 
 def test_the_fused_matcher_is_kept_on_disk(tmp_path: Path) -> None:
@@ -137,19 +170,34 @@ def test_a_kb_of_one_wording_per_entry_is_fused_with_the_fallback_map() -> None:
         assert 0.0 < result.best.score < 1.0
 
 
-def test_auto_fuses_swedish_and_latvian_and_leaves_english_to_its_vectors() -> None:
-    """The shipped default: English has static vectors and stays as it was; Swedish and
-    Latvian get the encoder where words are unsure. An English-only KB never loads it."""
+def test_auto_fuses_every_locale_of_a_small_kb_and_leaves_a_large_one_to_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped default: every locale of the sample KB gets the encoder where words are
+    unsure, and answers alone exactly as the default matcher does. A locale with more
+    wordings than MAX_FUSED_WORDINGS is left to the default matcher (a first build would
+    embed all of them); an English-only KB that large never loads the encoder."""
     kb = load_file(SAMPLE_KB)
     auto = build_matcher(kb, "en", None, "auto")
     assert isinstance(auto, fusion.FusedMatcher) and auto.embeds
-    assert set(auto.fusion) == {"sv", "lv"}
-    english = [e for e in kb if e.locale == "en"]
-    only_en = build_matcher(english, "en", None, "auto")
-    assert type(only_en) is LexicalMatcher and not getattr(only_en, "embeds", False)
+    assert set(auto.fusion) == {"en", "sv", "lv"}
     default = build_matcher(kb, "en", None, "default")
     for query in load_queries(DATA / "shop_paraphrases_en.jsonl"):
-        assert auto.match(query.text, "en") == default.match(query.text, "en")
+        mine, theirs = auto.match(query.text, "en"), default.match(query.text, "en")
+        assert mine.confident == theirs.confident
+        if theirs.confident:
+            assert mine == theirs
+    english = [e for e in kb if e.locale == "en"]
+    limit = sum(len(e.texts()) for e in english) - 1
+    monkeypatch.setattr(matcher_module, "MAX_FUSED_WORDINGS", limit)
+    only_en = build_matcher(english, "en", None, "auto")
+    assert type(only_en) is LexicalMatcher and not getattr(only_en, "embeds", False)
+    # Swedish cut to fit under the limit, English over it: only Swedish is fused.
+    swedish = [e for e in kb if e.locale == "sv"][:-1]
+    assert sum(len(e.texts()) for e in swedish) <= limit
+    mixed = build_matcher(english + swedish, "en", None, "auto")
+    assert isinstance(mixed, fusion.FusedMatcher) and set(mixed.fusion) == {"sv"}
+    assert isinstance(build_matcher(english, "en", None, "fused"), fusion.FusedMatcher)
 
 
 def test_embeddings_kept_on_disk_are_reused_without_the_encoder(

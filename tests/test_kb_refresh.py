@@ -1,0 +1,94 @@
+"""The message pipeline never waits long for a knowledge-base rebuild (bot/kb.py).
+
+A first build or an import of a large KB takes minutes with the fused tier; every conversation
+waits on the batch that refreshes the KB, so past REBUILD_WAIT the batch goes on with the
+matcher it has, and the new revision is served once its build is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from bot.core import Core
+from knowledge.entries import KBEntry
+from storage import kb as kb_repo
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def check_every_time(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service looks for a new revision at most once a second; these tests edit at once."""
+    monkeypatch.setattr(core.services.kb, "_check_interval", 0.0)
+
+
+async def _edit(core: Core, answer: str) -> int:
+    async with core.sessions.begin() as session:
+        await kb_repo.upsert(
+            session, KBEntry(id="slow_edit", locale="en", question="Do you gift wrap parcels?",
+                             answer=answer), "test")
+    async with core.sessions() as session:
+        return await kb_repo.current_revision(session)
+
+
+async def test_a_slow_rebuild_goes_on_in_the_background(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = core.services.kb
+    before = kb.revision
+    release = threading.Event()
+    import bot.kb as kb_module
+
+    real = kb_module.load_or_build
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)  # a build that takes as long as the test wants
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kb_module, "load_or_build", slow)
+    revision = await _edit(core, "Yes, for 2 EUR.")
+    started = time.perf_counter()
+    await kb.refresh_soon(core.sessions, wait=0.2)
+    assert time.perf_counter() - started < 5
+    assert kb.revision == before, "the batch went on with the matcher it had"
+    assert kb.match("where is my order", "en").best is not None, "and it still answers"
+    await kb.refresh_soon(core.sessions, wait=0.2)  # a second batch does not start another
+    release.set()
+    for _ in range(100):
+        if kb.revision == revision:
+            break
+        await asyncio.sleep(0.05)
+    assert kb.revision == revision
+    assert kb.entry("slow_edit", "en") is not None
+    await kb.stop_background()
+
+
+async def test_a_quick_rebuild_is_live_for_the_same_batch(core: Core) -> None:
+    revision = await _edit(core, "Yes, for free.")
+    await core.services.kb.refresh_soon(core.sessions, wait=60)  # a loaded CI machine
+    assert core.services.kb.revision == revision
+    found = core.services.kb.entry("slow_edit", "en")
+    assert found is not None and found.answer == "Yes, for free."
+
+
+async def test_a_failed_refresh_keeps_the_current_matcher(
+    core: Core, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    kb = core.services.kb
+    before = kb.revision
+    import bot.kb as kb_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(kb_module, "load_or_build", broken)
+    await _edit(core, "Yes.")
+    await kb.refresh_soon(core.sessions)
+    assert kb.revision == before
+    assert "refresh failed" in caplog.text
+    assert kb.match("where is my order", "en").best is not None
