@@ -104,6 +104,19 @@ def test_an_off_topic_question_is_never_answered_alone_by_the_fusion(text: str) 
     assert not matcher.match(text, "en").confident
 
 
+@pytest.mark.parametrize("text", ["7", "42", "/nope", "thanks", "I love pizza",
+                                  "The music in your advert is annoying."])
+def test_the_fusion_stays_out_of_texts_far_from_every_entry(text: str) -> None:
+    """Below the KB's cosine floor the default ranking stands: z-scores would otherwise make
+    a confident-looking suggestion out of noise ("7" got delivery_time at 0.44)."""
+    kb = load_file(SAMPLE_KB)
+    auto = build_matcher(kb, "en", None, "auto")
+    assert isinstance(auto, fusion.FusedMatcher)
+    assert 0.8 < auto.fusion["en"].cosine_floor < 1.0
+    default = build_matcher(kb, "en", None, "default")
+    assert auto.match(text, "en") == default.match(text, "en")
+
+
 def test_the_fused_matcher_is_kept_on_disk(tmp_path: Path) -> None:
     entries = load_file(SHOP / "shop_sv" / "kb.jsonl")
     first = store.load_or_build(entries, "en", None, "fused", 4.0, tmp_path)

@@ -15,7 +15,7 @@ import asyncio
 import re
 from typing import Any
 
-from bot import desk_notify, kb
+from bot import desk_notify
 from bot.context import Context
 from bot.dispatcher import Router
 from bot.i18n import normalise_locale
@@ -28,13 +28,11 @@ from storage.ticket_states import OPEN
 router = Router("intake", priority=2)
 
 LOW_RATING = 2
-# A draft for staff, never sent by itself: what the FAQ would offer a customer as a suggestion
-# is worth showing. With the shipped matcher (CRMBOT_MATCHER=auto, sample KB) a long, angry
-# review on topic scores 0.84 ("My parcel never arrived and nobody answers." for "where is my
-# order"), a loosely related one 0.06 ("The delivery guy was rude."), an off-topic complaint
-# 0.13 ("The music in your advert is annoying."). The default tier (a locale too large to
-# fuse) scores long reviews lower (0.10 for the same review), so drafts there are rarer.
-SUGGEST_MIN = kb.SUGGEST_MIN
+# A draft for staff, never sent by itself: a weaker match than the 0.7 needed to answer a
+# customer is still worth showing. Long, angry reviews score low even when on topic (sample KB,
+# default matcher: "My parcel never arrived and nobody answers." 0.10 for "where is my order");
+# off-topic complaints score <= 0.01, loosely related ones ("The delivery guy was rude.") ~0.07.
+SUGGEST_MIN = 0.09
 SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
