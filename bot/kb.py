@@ -94,6 +94,8 @@ class KnowledgeService:
         refresh keeps the current matcher too (answers go on)."""
         task = self._background
         if task is None or task.done():
+            if time.monotonic() - self._checked_at < self._check_interval:
+                return  # checked within the interval: no task for every batch
             task = self._background = asyncio.create_task(
                 self._refresh_logged(sessions), name="crmbot-kb-refresh")
         await asyncio.wait({task}, timeout=wait)
