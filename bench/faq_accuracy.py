@@ -6,7 +6,9 @@ DATA_DIR holds banking77/, hwu64/, swefaq-dev/ and raw/banking77/ in crmbot's KB
 formats (the layout of /work/shared/bench/faq). Prints Markdown tables for every method we ship:
 two baselines (rapidfuzz token_set nearest neighbour, TF-IDF char n-gram nearest neighbour), the
 lexical matcher (``kind="lexical"``, the default before static vectors), the default matcher
-(lexical + static vectors) and, where installed, the semantic one. ``--quick`` skips the
+(lexical + static vectors), the table of every shipped tier (lexical, default, auto) on every
+set with abstention and suggestions (``--tiers`` prints only that; bench/tiers.py) and, where
+installed, the semantic one. ``--quick`` skips the
 100,000-wording scale run; ``--scale-only KIND`` runs only the scale rows of one matcher kind, so
 each kind's memory can be measured in a fresh process.
 """
@@ -33,6 +35,9 @@ from rapidfuzz import fuzz, process, utils
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tiers  # bench/tiers.py
 
 from knowledge.entries import KBEntry
 from knowledge.evaluate import EvalQuery, evaluate, load_queries
@@ -279,8 +284,13 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-wording run")
     parser.add_argument("--scale-only", choices=("default", "lexical"), help="only scale rows")
+    parser.add_argument("--tiers", action="store_true",
+                        help="only the table of every shipped tier on every set (bench/tiers.py)")
     args = parser.parse_args()
     data: Path = args.data_dir
+    if args.tiers:
+        tiers.main([str(data)])
+        return
     if args.scale_only:
         print_scale(data, load_queries(data / "banking77/test_queries.jsonl"), args.scale_only,
                     args.quick)
@@ -318,6 +328,8 @@ def main() -> None:
                   f"{100 * row['answered']:.1f} % | {100 * row['oos_recall']:.1f} % | "
                   f"{row['cost']:.3f} |", flush=True)
 
+    print("\nEvery shipped tier on every set (bench/tiers.py)\n")
+    tiers.main([str(data)])
     for kind in ("lexical", "default"):
         print_scale(data, loaded["BANKING77"][1], kind, args.quick)
 
