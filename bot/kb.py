@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import metrics
 from knowledge.entries import KBEntry
 from knowledge.matcher import FUSED_KINDS, Matcher, MatchResult, build_matcher
-from knowledge.store import load_or_build
+from knowledge.store import is_stored, load_or_build
 from storage import kb as kb_repo
 
 log = logging.getLogger("crmbot.kb")
@@ -32,6 +32,11 @@ MAX_SUGGESTIONS = 3
 #: the default tier, ~1.5 s with the fused one); a long build (a first build or an import of a
 #: large KB: minutes for a fused one) finishes in the background, and a later batch picks it up.
 REBUILD_WAIT = 3.0
+#: A first load (nothing served yet) of a KB of more wordings than this whose fused matcher is
+#: not on disk yet serves the default tier at once and the fused one when its build is done:
+#: that build embeds every wording (~8 ms each on one core: ~8 s at 1,000 wordings, ~40 s at
+#: the 5,000 the fused tier takes), and until the first load the server answers nothing.
+STAGED_ABOVE = 1000
 
 
 class KnowledgeService:
@@ -60,6 +65,7 @@ class KnowledgeService:
         self._matcher: Matcher = build_matcher([], default_locale, threshold, kind)
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
+        self._upgrade: asyncio.Task[None] | None = None
 
     @property
     def revision(self) -> int:
@@ -110,24 +116,57 @@ class KnowledgeService:
     async def stop_background(self) -> None:
         """Stop waiting for a background rebuild (at shutdown; a build already running in a
         worker thread or child process ends on its own)."""
-        task, self._background = self._background, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for task in (self._background, self._upgrade):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._background = self._upgrade = None
 
     async def _load(self, entries: Sequence[KBEntry], revision: int) -> None:
+        staged = self._staged(entries)
         started = time.perf_counter()
-        matcher = await asyncio.to_thread(
-            load_or_build, entries, self.default_locale, self._threshold, self._kind,
-            self._wrong_cost, self._cache_dir, isolated=self._kind in FUSED_KINDS,
-        )
+        matcher = await self._build(entries, "default" if staged else self._kind)
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision
         metrics.KB_REVISION.set(revision)
         log.info(
-            "knowledge base revision %s loaded: %d entries in %.0f ms",
+            "knowledge base revision %s loaded: %d entries in %.0f ms%s",
             revision, len(entries), (time.perf_counter() - started) * 1000,
+            f" (the {self._kind} matcher follows when built)" if staged else "",
         )
+        if staged:
+            self._upgrade = asyncio.create_task(self._upgrade_later(entries, revision),
+                                                name="crmbot-kb-upgrade")
+
+    def _staged(self, entries: Sequence[KBEntry]) -> bool:
+        """Whether this load serves the default tier first (see :data:`STAGED_ABOVE`)."""
+        if self._revision >= 0 or self._kind not in FUSED_KINDS:
+            return False
+        if sum(len(e.texts()) for e in entries if e.enabled) <= STAGED_ABOVE:
+            return False
+        return not is_stored(entries, self.default_locale, self._threshold, self._kind,
+                             self._wrong_cost, self._cache_dir)
+
+    async def _build(self, entries: Sequence[KBEntry], kind: str) -> Matcher:
+        return await asyncio.to_thread(
+            load_or_build, entries, self.default_locale, self._threshold, kind,
+            self._wrong_cost, self._cache_dir, isolated=kind in FUSED_KINDS,
+        )
+
+    async def _upgrade_later(self, entries: Sequence[KBEntry], revision: int) -> None:
+        """Build the configured tier for ``revision`` and serve it, unless a later revision
+        was loaded meanwhile (that load built the configured tier itself)."""
+        started = time.perf_counter()
+        try:
+            matcher = await self._build(entries, self._kind)
+        except Exception:
+            log.exception("building the %s matcher failed; the default one stays", self._kind)
+            return
+        async with self._lock:
+            if self._revision == revision:
+                self._matcher = matcher
+                log.info("knowledge base revision %s: the %s matcher is live after %.0f s",
+                         revision, self._kind, time.perf_counter() - started)
 
     def entries(self) -> list[KBEntry]:
         """Every entry of the loaded revision (the help center builds its pages from these)."""

@@ -49,6 +49,9 @@ EMBEDDINGS = "e5-embeddings.npz"
 _PACKAGE = Path(__file__).resolve().parent
 
 
+Build = tuple[Sequence[KBEntry], str, float | None, str, float]
+
+
 def load_or_build(
     entries: Sequence[KBEntry],
     default_locale: str,
@@ -71,7 +74,7 @@ def load_or_build(
     build = (entries, default_locale, threshold, kind, wrong_cost)
     if directory is None or kind == "semantic":
         return build_matcher(*build)
-    path = directory / f"matcher-{cache_key(*build)}.pickle"
+    path = _path(directory, build)
     loaded = _load(path)
     if loaded is not None:
         return loaded
@@ -83,7 +86,23 @@ def load_or_build(
     return matcher
 
 
-Build = tuple[Sequence[KBEntry], str, float | None, str, float]
+def is_stored(
+    entries: Sequence[KBEntry],
+    default_locale: str,
+    threshold: float | None,
+    kind: str,
+    wrong_cost: float,
+    directory: Path | None,
+) -> bool:
+    """Whether :func:`load_or_build` would find this matcher in ``directory`` (built before)."""
+    if directory is None:
+        return False
+    return _path(directory, (entries, default_locale, threshold, kind, wrong_cost)).is_file()
+
+
+def _path(directory: Path, build: Build) -> Path:
+    return directory / f"matcher-{cache_key(*build)}.pickle"
+
 
 
 def _build_in_child(build: Build, path: Path) -> bool:

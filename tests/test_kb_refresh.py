@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.core import Core
+from bot.kb import KnowledgeService
 from knowledge.entries import KBEntry
+from knowledge.formats import load_file
+from knowledge.fusion import FusedMatcher
+from knowledge.matcher import LexicalMatcher
 from storage import kb as kb_repo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.asyncio
 
@@ -92,3 +99,47 @@ async def test_a_failed_refresh_keeps_the_current_matcher(
     assert kb.revision == before
     assert "refresh failed" in caplog.text
     assert kb.match("where is my order", "en").best is not None
+
+
+async def test_a_large_kb_serves_the_default_tier_until_its_fused_matcher_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """First start with nothing on disk: answers at once from the default tier, the fused
+    matcher follows; a restart loads the stored fused matcher directly."""
+    import bot.kb as kb_module
+
+    monkeypatch.setattr(kb_module, "STAGED_ABOVE", 10)
+    entries = load_file(ROOT / "tests" / "data" / "bank_k6.jsonl")
+    first = KnowledgeService("en", kind="auto", cache_dir=tmp_path)
+    await first._load(entries, 1)
+    assert type(first._matcher) is LexicalMatcher
+    assert first.match("I lost my card", "en").confident
+    assert first._upgrade is not None
+    await first._upgrade
+    assert isinstance(first._matcher, FusedMatcher) and first.revision == 1
+    again = KnowledgeService("en", kind="auto", cache_dir=tmp_path)
+    await again._load(entries, 1)
+    assert isinstance(again._matcher, FusedMatcher) and again._upgrade is None
+    small = KnowledgeService("en", kind="auto", cache_dir=tmp_path / "other")
+    monkeypatch.setattr(kb_module, "STAGED_ABOVE", 1000)
+    await small._load(entries, 1)
+    assert isinstance(small._matcher, FusedMatcher)
+
+
+async def test_an_upgrade_for_an_older_revision_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.kb as kb_module
+
+    monkeypatch.setattr(kb_module, "STAGED_ABOVE", 10)
+    entries = load_file(ROOT / "tests" / "data" / "bank_k6.jsonl")
+    service = KnowledgeService("en", kind="auto", cache_dir=tmp_path)
+    await service._load(entries, 1)
+    upgrade = service._upgrade
+    await service._load(entries[:-1], 2)  # an edit lands before the upgrade is done
+    assert upgrade is not None
+    await upgrade
+    assert service.revision == 2 and service.entry("transfer_failed", "en") is None
+    assert isinstance(service._matcher, FusedMatcher)
+    assert len(service._matcher.fusion["en"].index.centroids_t.T) == len(entries) - 1
+    await service.stop_background()
