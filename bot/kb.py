@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
+from knowledge import store
 from knowledge.entries import KBEntry
 from knowledge.matcher import FUSED_KINDS, Matcher, MatchResult, build_matcher
 from knowledge.store import is_stored, load_or_build
@@ -115,7 +116,8 @@ class KnowledgeService:
 
     async def stop_background(self) -> None:
         """Stop waiting for a background rebuild (at shutdown; a build already running in a
-        worker thread or child process ends on its own)."""
+        worker thread ends on its own, a child build is terminated)."""
+        store.stop_children()
         for task in (self._background, self._upgrade):
             if task is not None and not task.done():
                 task.cancel()
@@ -159,6 +161,8 @@ class KnowledgeService:
         started = time.perf_counter()
         try:
             matcher = await self._build(entries, self._kind)
+        except store.BuildStopped:
+            return  # shutting down
         except Exception:
             log.exception("building the %s matcher failed; the default one stays", self._kind)
             return

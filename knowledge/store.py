@@ -29,6 +29,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -119,20 +120,59 @@ def _build_in_child(build: Build, path: Path) -> bool:
             job = Path(handle.name)
             pickle.dump((build, path, lemmatizer.tries_cache()), handle,
                         protocol=pickle.HIGHEST_PROTOCOL)
-        done = subprocess.run([sys.executable, "-m", "knowledge.store", str(job)],
-                              stdin=subprocess.DEVNULL, check=False)
+        returncode = _run_child(_child_command(job))
     except OSError:
         log.exception("could not start a child process to build the matcher; building here")
         return False
     finally:
         if job is not None:
             job.unlink(missing_ok=True)
-    if done.returncode != 0:
+    if returncode != 0:
         log.warning("matcher build in a child process failed (exit %s); building here",
-                    done.returncode)
+                    returncode)
         return False
     log.info("matcher built in a child process in %.1f s", time.perf_counter() - started)
     return True
+
+
+class BuildStopped(Exception):
+    """A child build was stopped by :func:`stop_children` (the process is shutting down)."""
+
+
+_running: dict[int, subprocess.Popen[bytes]] = {}
+_stopped: set[int] = set()
+_running_lock = threading.Lock()
+
+
+def _child_command(job: Path) -> list[str]:
+    return [sys.executable, "-m", "knowledge.store", str(job)]
+
+
+def _run_child(command: list[str]) -> int:
+    """Run a child build to its end; :class:`BuildStopped` if :func:`stop_children` ended it."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    with _running_lock:
+        _running[process.pid] = process
+    try:
+        returncode = process.wait()
+    finally:
+        with _running_lock:
+            _running.pop(process.pid, None)
+            stopped = process.pid in _stopped
+            _stopped.discard(process.pid)
+    if stopped:
+        raise BuildStopped(f"matcher build (pid {process.pid}) stopped")
+    return returncode
+
+
+def stop_children() -> None:
+    """Terminate the running child builds. At shutdown: a first build of a large KB embeds for
+    minutes, and the process would otherwise wait for the worker thread that waits for it."""
+    with _running_lock:
+        for pid, process in _running.items():
+            _stopped.add(pid)
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
 
 
 def _child(job: Path) -> None:

@@ -7,6 +7,8 @@ import json
 import logging
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,34 @@ def test_an_isolated_build_happens_in_a_child_and_never_loads_the_encoder_here(
     assert seen["encoder"] is False, "the encoder was loaded in the parent"
     (stored,) = tmp_path.glob("matcher-*.pickle")
     assert stored.stat().st_size > 0
+
+
+def test_a_child_build_is_stopped_at_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first build of a large KB runs for minutes in its child: stop_children ends it at
+    once, and the build is not started again in this process."""
+    monkeypatch.setattr(store, "_child_command",
+                        lambda job: [sys.executable, "-c", "import time; time.sleep(60)"])
+    outcome: list[BaseException | object] = []
+
+    def build() -> None:
+        try:
+            outcome.append(store.load_or_build(load_file(SAMPLE_KB), "en", None, "auto", 4.0,
+                                               tmp_path, isolated=True))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    for _ in range(100):
+        if store._running:
+            break
+        time.sleep(0.05)
+    assert store._running, "the child build started"
+    started = time.monotonic()
+    store.stop_children()
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 5
+    assert len(outcome) == 1 and isinstance(outcome[0], store.BuildStopped)
+    assert not list(tmp_path.glob("matcher-*.pickle")), "nothing built here instead"
