@@ -83,7 +83,7 @@ def load_or_build(
         return loaded
     matcher = build_matcher(*build)
     _store(path, matcher)
-    _release_memory()
+    release_memory()
     return matcher
 
 
@@ -191,7 +191,7 @@ def _child(job: Path) -> None:
 
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
     """Give the heap pages a build freed back to the operating system (glibc only).
 
     A build (the per-KB calibration builds the matcher several times) frees tens of MB of
