@@ -110,6 +110,8 @@ class KnowledgeService:
     async def _refresh_logged(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         try:
             await self.refresh_from(sessions, force=False)
+        except store.BuildStopped:
+            pass  # shutting down
         except Exception:
             log.exception("knowledge base refresh failed; answering from revision %s",
                           self._revision)
@@ -146,8 +148,8 @@ class KnowledgeService:
             return False
         if sum(len(e.texts()) for e in entries if e.enabled) <= STAGED_ABOVE:
             return False
-        return not is_stored(entries, self.default_locale, self._threshold, self._kind,
-                             self._wrong_cost, self._cache_dir)
+        build = (entries, self.default_locale, self._threshold, self._kind, self._wrong_cost)
+        return not is_stored(build, self._cache_dir)
 
     async def _build(self, entries: Sequence[KBEntry], kind: str) -> Matcher:
         """``kind``'s matcher; with a fused kind configured, every build (the staged default
@@ -174,8 +176,7 @@ class KnowledgeService:
                 log.info("knowledge base revision %s: the %s matcher is live after %.0f s",
                          revision, self._kind, time.perf_counter() - started)
         del matcher
-        # The default tier's matcher is garbage now; give its pages back (a 4,000-wording KB:
-        # the first start's peak was 380 MB with both in the heap).
+        # The default tier's matcher is garbage now: give its pages back to the system.
         await asyncio.to_thread(store.release_memory)
 
     def entries(self) -> list[KBEntry]:

@@ -87,18 +87,10 @@ def load_or_build(
     return matcher
 
 
-def is_stored(
-    entries: Sequence[KBEntry],
-    default_locale: str,
-    threshold: float | None,
-    kind: str,
-    wrong_cost: float,
-    directory: Path | None,
-) -> bool:
-    """Whether :func:`load_or_build` would find this matcher in ``directory`` (built before)."""
-    if directory is None:
-        return False
-    return _path(directory, (entries, default_locale, threshold, kind, wrong_cost)).is_file()
+def is_stored(build: Build, directory: Path | None) -> bool:
+    """Whether :func:`load_or_build` would find the matcher of ``build`` (its arguments:
+    entries, default locale, threshold, kind, wrong-answer cost) in ``directory``."""
+    return directory is not None and _path(directory, build).is_file()
 
 
 def _path(directory: Path, build: Build) -> Path:
