@@ -174,13 +174,14 @@ class FusedMatcher(LexicalMatcher):
         fallback: tuple[Candidate, ...] = ()
         query: npt.NDArray[np.float32] | None = None
         for loc in dict.fromkeys((locale, self._default_locale)):
-            candidates = self._rank(text, loc, max(limit, 1))
+            scored = self.scores(text, loc)
+            candidates = self._ranked(scored, loc, max(limit, 1))
             if candidates and candidates[0].score >= self.thresholds.get(loc, self.threshold):
                 return MatchResult(candidates[:limit], True)
             fusion = self.fusion.get(loc)
-            if fusion is not None:
+            if fusion is not None and scored is not None:
                 query = e5.embed(text) if query is None else query
-                ranked, cosine = self._fused_rank(text, loc, fusion, query, max(limit, 1))
+                ranked, cosine = self._fused_rank(scored[1], loc, fusion, query, max(limit, 1))
                 if cosine >= fusion.cosine_floor:
                     if fusion.answers(ranked):
                         return MatchResult(ranked[:limit], True)
@@ -189,14 +190,12 @@ class FusedMatcher(LexicalMatcher):
         return MatchResult(fallback[:limit], False)
 
     def _fused_rank(
-        self, text: str, locale: str, fusion: LocaleFusion, query: npt.NDArray[np.float32],
-        limit: int,
+        self, lexical: Vector, locale: str, fusion: LocaleFusion,
+        query: npt.NDArray[np.float32], limit: int,
     ) -> tuple[tuple[Candidate, ...], float]:
-        """The fused candidates and the question's cosine to the best one."""
-        scored = self.scores(text, locale)
-        if scored is None:
-            return (), 0.0
-        values, cosines = fused(scored[1], fusion.index, query)
+        """The fused candidates (``lexical``: the words' scores of the entries) and the
+        question's cosine to the best one."""
+        values, cosines = fused(lexical, fusion.index, query)
         order = np.argsort(-values, kind="stable")[: limit + 1]
         top = [float(values[i]) for i in order] + [float(values[order[0]])]
         ids = self._indexes[locale].entry_ids

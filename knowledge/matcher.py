@@ -183,7 +183,13 @@ class LexicalMatcher:
         return (ranked[0].entry_id, ranked[0].score) if ranked else (None, 0.0)
 
     def _rank(self, text: str, locale: str, limit: int) -> tuple[Candidate, ...]:
-        scored = self.scores(text, locale)
+        return self._ranked(self.scores(text, locale), locale, limit)
+
+    def _ranked(
+        self, scored: tuple[str, Scores] | None, locale: str, limit: int
+    ) -> tuple[Candidate, ...]:
+        """Calibrated candidates from :meth:`scores` (a subclass that needs the scores again,
+        the fused matcher, computes them once)."""
         if scored is None:
             return ()
         fixed, scores = scored
