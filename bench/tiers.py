@@ -19,7 +19,6 @@ and the build time (per-KB calibration included; e5 embeddings are cached within
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +27,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from thresholds import with_oos  # noqa: E402  (bench/thresholds.py: the same quarter, seed 0)
 
 from knowledge.entries import KBEntry  # noqa: E402
 from knowledge.evaluate import EvalQuery, evaluate, load_queries  # noqa: E402
@@ -37,17 +39,6 @@ from knowledge.matcher import build_matcher  # noqa: E402
 TIERS = ("lexical", "default", "auto")
 WRONG_COST = 4.0
 Case = tuple[str, list[KBEntry], list[EvalQuery], str]
-
-
-def without_quarter(entries: list[KBEntry], queries: list[EvalQuery]
-                    ) -> tuple[list[KBEntry], list[EvalQuery]]:
-    """A quarter of the intents (seed 0) leave the KB; their queries expect no answer."""
-    ids = sorted({e.id for e in entries})
-    random.Random(0).shuffle(ids)
-    gone = set(ids[: len(ids) // 4])
-    return ([e for e in entries if e.id not in gone],
-            [EvalQuery(q.text, None if q.expected in gone else q.expected, q.locale)
-             for q in queries])
 
 
 def cases(shared: Path) -> list[Case]:
@@ -68,7 +59,7 @@ def cases(shared: Path) -> list[Case]:
         kb = load_file(shared / name / "kb_k10.jsonl")
         queries = load_queries(shared / name / "test_queries.jsonl")
         found.append((f"{name} K=10", kb, queries, "en"))
-        found.append((f"{name} K=10 (-25 % intents: OOS)", *without_quarter(kb, queries), "en"))
+        found.append((f"{name} K=10 (-25 % intents: OOS)", *with_oos(kb, queries), "en"))
     return found
 
 
