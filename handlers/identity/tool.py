@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,19 +57,22 @@ async def list_merges(settings: Settings, customer: int | None = None) -> list[d
 
 
 async def export(settings: Settings, customer_id: int) -> dict[str, Any]:
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        try:
-            return await privacy.export_customer(session, customer_id)
-        except LookupError as exc:
-            raise ValueError(str(exc)) from None
-
-    return await _in_transaction(settings, work)
+    return await _about(settings, customer_id, privacy.export_customer)
 
 
 async def erase(settings: Settings, customer_id: int) -> dict[str, int]:
-    async def work(session: AsyncSession) -> dict[str, int]:
+    return await _about(settings, customer_id, privacy.erase_customer)
+
+
+async def _about(
+    settings: Settings, customer_id: int,
+    action: Callable[[AsyncSession, int], Awaitable[T]],
+) -> T:
+    """``action`` on one customer in a transaction; an unknown customer is a ValueError (the
+    CLI's clear error) instead of privacy's LookupError."""
+    async def work(session: AsyncSession) -> T:
         try:
-            return await privacy.erase_customer(session, customer_id)
+            return await action(session, customer_id)
         except LookupError as exc:
             raise ValueError(str(exc)) from None
 
