@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -271,10 +271,9 @@ def build_matcher(
         skip = _too_big_to_fuse(entries) if kind == "auto" else frozenset()
         return build_fused(entries, default_locale, threshold, wrong_cost, skip)
     if kind == "semantic":
-        from knowledge.semantic import SEMANTIC_THRESHOLD, build_semantic
+        from knowledge.semantic import build_semantic
 
-        chosen = SEMANTIC_THRESHOLD if threshold is None else threshold
-        return build_semantic(entries, default_locale, chosen)
+        return build_semantic(entries, default_locale, threshold, wrong_cost)
     static = kind == "default"
     if threshold is not None:
         return LexicalMatcher(entries, default_locale, threshold, static=static)
@@ -292,12 +291,20 @@ def _too_big_to_fuse(entries: Sequence[KBEntry]) -> frozenset[str]:
 
 
 def fit_thresholds(
-    entries: Sequence[KBEntry], static: bool, wrong_cost: float = calibration.WRONG_COST
+    entries: Sequence[KBEntry], static: bool, wrong_cost: float = calibration.WRONG_COST,
+    make: Callable[[Sequence[KBEntry], str], calibration.Ranker] | None = None,
 ) -> dict[str, float]:
-    """Each locale's threshold fitted on its own entries (locales too small keep the default)."""
+    """Each locale's threshold fitted on its own entries (locales too small keep the default).
+
+    ``make(kept, locale)`` builds the ranker of one held-out fold: by default the lexical
+    matcher (with static vectors if ``static``); the semantic tier passes its own, so that
+    its threshold is fitted on its confidences, not on the words'.
+    """
     fitted: dict[str, float] = {}
     for locale in sorted({e.locale for e in entries if e.enabled}):
         def factory(kept: Sequence[KBEntry], locale: str = locale) -> calibration.Ranker:
+            if make is not None:
+                return make(kept, locale)
             return LexicalMatcher(kept, locale, static=static).best_of
         found = calibration.fit_threshold(entries, locale, factory, wrong_cost)
         if found is not None:
