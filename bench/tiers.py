@@ -7,7 +7,8 @@ small shops (bench/data/shop_*: 24 entries, question + 2 phrasings, paraphrased 
 share few words with them, 15 out-of-scope questions each); SweFAQ dev; BANKING77 and HWU64 with
 K=10 phrasings per intent, whole, and again with a quarter of their intents left out of the KB
 (seed 0) so that their queries are out of scope. Tiers: ``lexical``, ``default`` (lexical +
-English static vectors) and ``auto`` (the shipped default: fused with multilingual e5).
+English static vectors), ``auto`` (the shipped default: fused with multilingual e5) and, where
+the ``semantic`` extra (torch) is installed, ``semantic``.
 
 Columns: top-1 of the best guess (in-scope queries), answered alone (share of in-scope) and the
 accuracy of those answers, suggest hit (the right entry among the three offered when not
@@ -19,6 +20,7 @@ and the build time (per-KB calibration included; e5 embeddings are cached within
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -36,7 +38,8 @@ from knowledge.evaluate import EvalQuery, evaluate, load_queries  # noqa: E402
 from knowledge.formats import load_file  # noqa: E402
 from knowledge.matcher import build_matcher  # noqa: E402
 
-TIERS = ("lexical", "default", "auto")
+TIERS = ("lexical", "default", "auto") + (
+    ("semantic",) if importlib.util.find_spec("sentence_transformers") else ())
 WRONG_COST = 4.0
 Case = tuple[str, list[KBEntry], list[EvalQuery], str]
 

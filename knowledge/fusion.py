@@ -24,7 +24,8 @@ answered accuracy). On a small KB (question + 2 phrasings) letting it answer (at
 threshold on its held-out questions) answered 10-22 of 72 paraphrased questions on the shop
 KBs but only 68-70 % of them right, where the lexical answers alone are 80-100 % right, so
 there it only suggests. A locale whose KB cannot be held out in turn (one wording per entry)
-gets a map fitted once on other KBs (:data:`FALLBACK_PLATT`).
+gets a map and a cosine floor fitted once on other KBs (:data:`FALLBACK_PLATT`),
+and a cosine floor from texts about nothing (:data:`NOISE`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ FALLBACK_PLATT: Platt = (-4.072, 0.657, 0.399)
 #: ten off-topic texts ("7", "thanks", "I love pizza", "what is the weather in paris", ...) on
 #: one of six KBs. At 0.05 top-1 fell more (HWU64 82.0 -> 80.9 %, against 81.7 % at 0.01).
 COSINE_QUANTILE = 0.01
+#: Texts about nothing, for the cosine floor of a locale that cannot be held out in turn
+#: (where :data:`FALLBACK_PLATT` stands in): the floor is the best cosine any of them reaches
+#: on the KB, so noise of that kind stays with the default ranking. A fixed floor cannot
+#: serve such KBs: cosines to answers ("passage: " form) depend on the answers' length and
+#: style (off-topic texts reached 0.78-0.82 on SweFAQ's long answers, 0.82-0.86 on five short
+#: shop answers, where real questions reached 0.89-0.91).
+NOISE = ("hi", "thank you", "okay", "123", "?", "test", "good morning", "hej hej",
+         "tack så mycket", "sveiki", "paldies", "labdien")
 
 
 class E5Index:
@@ -133,8 +142,8 @@ class LocaleFusion:
     #: z-scores rank the entries of any question: before the floor "7" got delivery_time
     #: (0.44) on the sample KB, and "what is the weather in paris" the exchange-rate entry of
     #: a small bank KB, answered alone (0.91). The KB's own held-out questions are rarely that
-    #: far from their entry (:data:`COSINE_QUANTILE`). -1: no floor (a KB that cannot be held
-    #: out in turn).
+    #: far from their entry (:data:`COSINE_QUANTILE`); a KB that cannot be held out in turn
+    #: gets the best cosine of texts about nothing (:data:`NOISE`). -1: no floor.
     cosine_floor: float = -1.0
 
     def answers(self, candidates: Sequence[Candidate]) -> bool:
@@ -226,11 +235,17 @@ def _fit_locale(entries: Sequence[KBEntry], group: Sequence[KBEntry], locale: st
     index = E5Index(group)
     features, right, in_scope = _held_out(entries, locale)
     if sum(in_scope) < calibration.MIN_QUESTIONS or all(in_scope):
-        return LocaleFusion(index, FALLBACK_PLATT)
+        return LocaleFusion(index, FALLBACK_PLATT, None, _noise_floor(index))
     platt = _platt(np.asarray([f[:2] for f in features]), np.asarray(right, dtype=np.float64))
     found = [f[2] for f, ok in zip(features, right, strict=True) if ok]
     floor = float(np.quantile(found, COSINE_QUANTILE)) if found else -1.0
     return LocaleFusion(index, platt, answer_at if index.classifier is not None else None, floor)
+
+
+def _noise_floor(index: E5Index) -> float:
+    """The best cosine of a :data:`NOISE` text to an entry of ``index``."""
+    vectors = e5.embed_cached(list(NOISE)).astype(np.float64)
+    return float((vectors @ index.centroids_t).max())
 
 
 def _held_out(

@@ -173,6 +173,7 @@ def test_a_kb_of_one_wording_per_entry_is_fused_with_the_fallback_map() -> None:
     matcher = build_matcher(entries, "sv", None, "fused")
     assert isinstance(matcher, fusion.FusedMatcher)
     assert matcher.fusion["sv"].platt == fusion.FALLBACK_PLATT
+    assert 0.8 < matcher.fusion["sv"].cosine_floor < 1.0  # from texts about nothing
     default = build_matcher(entries, "sv", None, "default")
     assert default.match("hur når jag er support", "sv").best.entry_id == "e0"  # type: ignore[union-attr]
     for text, expected in [("hur når jag er support", "e4"),
@@ -232,3 +233,39 @@ def test_embeddings_kept_on_disk_are_reused_without_the_encoder(
     (tmp_path / "bad.npz").write_bytes(b"not numpy")
     assert e5.load_cache(tmp_path / "bad.npz") == 0
     assert e5.load_cache(tmp_path / "missing.npz") == 0
+
+
+ANSWERS = [
+    "Du byter lösenord under Mitt konto > Inställningar. Välj Byt lösenord och följ länken vi "
+    "skickar till din e-post.",
+    "Frakten kostar 49 kronor. Vid köp över 500 kronor skickar vi kostnadsfritt inom Sverige.",
+    "Du kan returnera en oanvänd vara inom 30 dagar. Fyll i returformuläret som följer med "
+    "paketet och lämna det hos ett ombud.",
+    "Ditt paket spåras med länken i orderbekräftelsen. Leveransen tar normalt 2-4 vardagar.",
+    "Kundtjänst nås på telefon vardagar 9-17 eller via chatten på vår webbplats.",
+]
+
+
+@pytest.mark.parametrize("text", ["tack", "hello", "/nope", "7",
+                                  "Kan du skriva en dikt om hösten?"])
+def test_an_answer_only_kb_keeps_the_fusion_out_of_off_topic_texts(text: str) -> None:
+    """Entries described by their answer alone (SweFAQ-like) cannot be held out in turn; the
+    floor from texts about nothing (fusion.NOISE, none of these) keeps z-scores from turning
+    noise into suggestions there too."""
+    entries = [KBEntry(id=f"e{n}", locale="sv", question="", answer=answer)
+               for n, answer in enumerate(ANSWERS)]
+    matcher = build_matcher(entries, "sv", None, "fused")
+    assert isinstance(matcher, fusion.FusedMatcher)
+    assert not {text} & set(fusion.NOISE)
+    default = build_matcher(entries, "sv", None, "default")
+    assert matcher.match(text, "sv") == default.match(text, "sv")
+
+
+def test_an_answer_only_kb_still_gets_fused_suggestions_for_real_questions() -> None:
+    entries = [KBEntry(id=f"e{n}", locale="sv", question="", answer=answer)
+               for n, answer in enumerate(ANSWERS)]
+    matcher = build_matcher(entries, "sv", None, "fused")
+    for text, expected in [("hur lång tid tar leveransen", "e3"),
+                           ("vad kostar det att skicka", "e1")]:
+        best = matcher.match(text, "sv").best
+        assert best is not None and best.entry_id == expected, (text, best)
