@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +18,11 @@ from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from knowledge.entries import KBEntry
 from storage import admin as admin_repo
 from storage import kb as kb_repo
+from storage.clean import clean_text
 from storage.models import KBEntryRow, KBRevision
+
+#: The longest wording :func:`add_phrasing` adds (the limit of an entry's question).
+MAX_PHRASING = 4000
 
 
 class Conflict(Exception):
@@ -69,6 +74,38 @@ async def save(
         revision = await kb_repo.upsert(session, entry, actor)
         out.append(Saved(entry, revision, before is None))
     return out
+
+
+async def add_phrasing(
+    session: AsyncSession, entry_id: str, locale: str, text: str, actor: str
+) -> Saved | None:
+    """The customer's own wording as one more phrasing of an entry (a new revision, audited).
+
+    Small KBs are where matching struggles most: three wordings per entry cannot cover how
+    customers ask (docs/matching.md, the shop KBs). A question the bot could only suggest for,
+    added to the entry it belongs to, is answered alone the next time it or a close wording is
+    asked. The text is made storable (NUL and lone surrogates become U+FFFD). None when the
+    entry already has this wording; LookupError when there is no entry (``entry_id``,
+    ``locale``); ValueError for an empty or overlong wording or an invalid result.
+    """
+    revision = await entry_revision(session, entry_id, locale, lock=True)
+    entry = await kb_repo.get(session, entry_id, locale)
+    if entry is None or revision is None:
+        raise LookupError(f"there is no entry {entry_id!r} in {locale!r}")
+    wording = clean_text(text).strip()
+    if not wording or len(wording) > MAX_PHRASING:
+        raise ValueError(f"a phrasing is 1 to {MAX_PHRASING} characters")
+    if wording.casefold() in {t.casefold() for t in entry.texts()}:
+        return None
+    try:
+        taught = KBEntry.model_validate(
+            {**entry.model_dump(), "phrasings": (*entry.phrasings, wording)})
+    except ValidationError as exc:
+        raise ValueError(f"{entry_id} ({locale}): {exc.errors()[0]['msg']}") from exc
+    [saved] = await save(session, [taught], actor, {taught.key: revision})
+    await admin_repo.audit(session, actor, "kb.add_phrasing", f"kb:{entry_id}/{locale}",
+                           {"phrasing": wording, "revision": saved.revision})
+    return saved
 
 
 async def delete(session: AsyncSession, entry_id: str, locale: str, actor: str) -> bool:

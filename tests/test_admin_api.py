@@ -301,3 +301,41 @@ async def test_openapi_matches_the_router(srv: Running) -> None:
                 continue
             for name in re.findall(r"{(\w+)}", path):
                 assert name in {p["name"] for p in op.get("parameters", [])}, path
+
+
+async def test_teach_adds_the_wording_closes_the_questions_and_is_idempotent(
+    srv: Running,
+) -> None:
+    from storage import unanswered
+
+    text = "how many working days until the box is on my doorstep"
+    async with srv.core.sessions.begin() as session:
+        unanswered.record(session, None, text, "en", "suggested", "delivery_time", 0.3)
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(BOOTSTRAP)) as http:
+        async with http.get("/api/v1/unanswered") as resp:
+            [item] = (await resp.json())["items"]
+        body = {"entry_id": "delivery_time", "locale": "en", "text": text, "ids": item["ids"]}
+        async with http.post("/api/v1/unanswered/teach", json=body) as resp:
+            first = await resp.json()
+            assert resp.status == 200 and first["added"] and first["closed"] == 1, first
+        async with http.post("/api/v1/unanswered/teach", json=body) as resp:
+            assert await resp.json() == {"added": False, "closed": 0, "revision": None}
+        async with http.get("/api/v1/kb/match", params={"text": text, "locale": "en"}) as resp:
+            match = await resp.json()
+            assert match["outcome"] == "answer"
+            assert match["candidates"][0]["entry_id"] == "delivery_time"
+        for wrong, status, code in [
+            ({**body, "entry_id": "nope"}, 404, "not_found"),
+            ({**body, "text": "x" * 4001}, 422, None),
+            ({**body, "ids": [2**63]}, 422, None),
+            ({**body, "extra": 1}, 422, None),
+        ]:
+            async with http.post("/api/v1/unanswered/teach", json=wrong) as resp:
+                error = (await resp.json())["error"]
+                assert resp.status == status and (code is None or error["code"] == code)
+        async with http.post("/api/v1/unanswered/teach", data=b"[" * 100_000,
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 400
+    async with srv.core.sessions() as session:
+        entry = await kb_repo.get(session, "delivery_time", "en")
+        assert entry is not None and entry.phrasings.count(text) == 1

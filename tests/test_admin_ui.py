@@ -170,3 +170,75 @@ async def test_unanswered_questions_are_recorded_and_turned_into_entries(srv: Ru
             assert resp.status == 200
     async with srv.core.sessions() as session:
         assert await unanswered.list_open(session) == []
+
+
+TAUGHT = "how many working days until the box is on my doorstep"
+
+
+async def _open_question(srv: Running, text: str, best: str) -> list[int]:
+    async with srv.core.sessions.begin() as session:
+        unanswered.record(session, None, text, "en", "suggested", best, 0.31)
+    async with srv.core.sessions() as session:
+        return list((await unanswered.list_open(session))[0].ids)
+
+
+async def test_an_unanswered_question_is_taught_to_its_entry(srv: Running) -> None:
+    """The admin adds the customer's wording to the closest entry in one click: the question
+    closes, the entry gets a new revision (audited), and the bot answers it alone at once."""
+    assert not srv.core.services.kb.match(TAUGHT, "en").confident
+    ids = await _open_question(srv, TAUGHT, "delivery_time")
+    async with browser_session(srv.url) as http:
+        await login(http, "alice")
+        async with http.get("/admin/unanswered") as resp:
+            html = await resp.text()
+            assert 'action="/admin/unanswered/teach"' in html and 'value="delivery_time"' in html
+        form = {"_csrf": csrf_of(html), "ids": ",".join(map(str, ids)), "text": TAUGHT,
+                "locale": "en", "entry": "delivery_time"}
+        async with http.post("/admin/unanswered/teach", data=form) as resp:
+            assert resp.status == 200 and "as a phrasing" in await resp.text()
+        async with http.post("/admin/unanswered/teach", data=form) as resp:
+            assert "already has this wording" in await resp.text()
+    async with srv.core.sessions() as session:
+        entry = await kb_repo.get(session, "delivery_time", "en")
+        assert entry is not None and entry.phrasings[-1] == TAUGHT
+        assert await unanswered.list_open(session) == []
+    result = srv.core.services.kb.match(TAUGHT, "en")
+    assert result.confident and result.best is not None
+    assert result.best.entry_id == "delivery_time"
+
+
+async def test_teaching_hostile_text_stores_it_cleaned_or_refuses_it(srv: Running) -> None:
+    ids = await _open_question(srv, TAUGHT, "delivery_time")
+    async with browser_session(srv.url) as http:
+        page = await login(http, "alice")
+        form = {"_csrf": csrf_of(page), "ids": ",".join(map(str, ids)), "locale": "en",
+                "entry": "delivery_time"}
+        for text, said in [("x" * 4001, "Nothing changed"), ("  ", "Nothing changed"),
+                           ("box\x00 on my \x1b doorstep", "as a phrasing")]:
+            async with http.post("/admin/unanswered/teach", data=dict(form, text=text)) as resp:
+                assert resp.status == 200 and said in await resp.text(), text
+    async with srv.core.sessions() as session:
+        entry = await kb_repo.get(session, "delivery_time", "en")
+        assert entry is not None and entry.phrasings[-1] == "box\ufffd on my \x1b doorstep"
+
+
+@pytest.mark.parametrize(("entry", "locale", "user"), [
+    ("no_such_entry", "en", "alice"), ("delivery_time", "xx", "alice"),
+    ("delivery_time", "en", "bob")])
+async def test_teaching_a_wrong_entry_or_as_an_agent_changes_nothing(
+    srv: Running, entry: str, locale: str, user: str
+) -> None:
+    ids = await _open_question(srv, TAUGHT, "delivery_time")
+    async with browser_session(srv.url) as http:
+        page = await login(http, user)
+        form = {"_csrf": csrf_of(page), "ids": ",".join(map(str, ids)), "text": TAUGHT,
+                "locale": locale, "entry": entry}
+        async with http.post("/admin/unanswered/teach", data=form) as resp:
+            if user == "bob":
+                assert resp.status == 403
+            else:
+                assert resp.status == 200 and "Nothing changed" in await resp.text()
+    async with srv.core.sessions() as session:
+        assert [g.ids for g in await unanswered.list_open(session)] == [tuple(ids)]
+        kept = await kb_repo.get(session, "delivery_time", "en")
+        assert kept is not None and TAUGHT not in kept.phrasings

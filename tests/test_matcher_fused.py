@@ -16,7 +16,7 @@ from knowledge import matcher as matcher_module
 from knowledge.entries import KBEntry
 from knowledge.evaluate import load_queries
 from knowledge.formats import load_file
-from knowledge.matcher import LexicalMatcher, Matcher, build_matcher
+from knowledge.matcher import LexicalMatcher, Matcher, MatchResult, build_matcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "bench" / "data"
@@ -126,18 +126,25 @@ def test_the_fused_matcher_is_kept_on_disk(tmp_path: Path) -> None:
     assert first.match(text, "sv") == again.match(text, "sv")
 
 
-async def test_async_matching_runs_the_encoder_in_a_worker_thread() -> None:
-    service = KnowledgeService("en", kind="fused")
-    await service._load(load_file(SHOP / "shop_lv" / "kb.jsonl"), 1)
+async def amatch_threads(
+    service: KnowledgeService, text: str, locale: str
+) -> tuple[MatchResult, list[int]]:
+    """``service.amatch`` and the threads its synchronous ``match`` ran in."""
     threads: list[int] = []
     real = service.match
 
-    def recording(*args: object) -> object:
+    def recording(*args: object) -> MatchResult:
         threads.append(threading.get_ident())
         return real(*args)  # type: ignore[arg-type]
 
-    service.match = recording  # type: ignore[method-assign]
-    await service.amatch("cik dārgi ir saņemt preci ar kurjeru", "lv")
+    service.match = recording  # type: ignore[method-assign,assignment]
+    return await service.amatch(text, locale), threads
+
+
+async def test_async_matching_runs_the_encoder_in_a_worker_thread() -> None:
+    service = KnowledgeService("en", kind="fused")
+    await service._load(load_file(SHOP / "shop_lv" / "kb.jsonl"), 1)
+    _, threads = await amatch_threads(service, "cik dārgi ir saņemt preci ar kurjeru", "lv")
     assert threads and threads[0] != threading.get_ident()
     assert asyncio.get_running_loop().is_running()
 

@@ -9,14 +9,17 @@ extra is installed.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
+from bot.kb import KnowledgeService
 from knowledge import semantic
 from knowledge.matcher import build_matcher
 from tests.test_matcher import shop_entries
+from tests.test_matcher_fused import amatch_threads
 
 DIMS = 64
 
@@ -68,3 +71,14 @@ def test_english_is_ranked_by_the_encoder() -> None:
     matcher = build_matcher(shop_entries(), kind="semantic")
     best = matcher.match("How do I cancel my order?", "en").best
     assert best is not None and (best.entry_id, best.locale) == ("cancel_order", "en")
+
+
+async def test_the_service_matches_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MiniLM takes ~20-30 ms per English question: before `embeds`, the semantic tier ran it
+    on the event loop, stalling every other conversation meanwhile."""
+    monkeypatch.setattr(semantic, "load_encoder", lambda: bag_of_words)
+    service = KnowledgeService("en", kind="semantic")
+    await service._load(shop_entries(), 1)
+    result, threads = await amatch_threads(service, "How do I cancel my order?", "en")
+    assert threads and threads[0] != threading.get_ident()
+    assert result.best is not None and result.best.entry_id == "cancel_order"

@@ -1,4 +1,5 @@
-"""/api/v1/me, /api/v1/tokens, /api/v1/audit and /api/v1/unanswered.
+"""/api/v1/me, /api/v1/tokens, /api/v1/audit and /api/v1/unanswered (list, and teach: a
+customer's wording added to an entry as a phrasing).
 
 Creating a token returns its secret exactly once; only its SHA-256 is stored. Token creation and
 revocation are written to the audit log in the same transaction as the change.
@@ -6,11 +7,12 @@ revocation are written to the audit log in the same transaction as the change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot import kb_ops
 from bot.api.auth import principal
 from bot.api.base import (
     PAGE_PARAMS,
@@ -28,6 +30,7 @@ from bot.api.base import (
 from bot.keys import CORE
 from storage import admin as repo
 from storage import unanswered
+from storage.clean import BIGINT_MAX
 from storage.models_admin import ApiToken
 
 
@@ -102,6 +105,43 @@ async def list_unanswered(request: web.Request) -> web.Response:
     return web.json_response({"items": items})
 
 
+class Teach(BaseModel):
+    """POST /api/v1/unanswered/teach: a customer's wording becomes a phrasing of an entry."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    entry_id: str = Field(min_length=1, max_length=100)
+    locale: str = Field(min_length=2, max_length=12)
+    text: str = Field(min_length=1, max_length=kb_ops.MAX_PHRASING)
+    #: the unanswered rows it closes (``ids`` of GET /api/v1/unanswered)
+    ids: list[Annotated[int, Field(ge=1, le=BIGINT_MAX)]] = Field(default=[], max_length=10_000)
+
+
+async def teach_unanswered(request: web.Request) -> web.Response:
+    """Add the wording to the entry and close the rows; 200 with ``added`` false when the
+    entry already had it (idempotent: a retry changes nothing)."""
+    try:
+        spec = Teach.model_validate(await json_body(request))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    core = request.app[CORE]
+    try:
+        async with core.sessions.begin() as session:
+            saved = await kb_ops.add_phrasing(session, spec.entry_id, spec.locale, spec.text,
+                                              principal(request).actor)
+            closed = await unanswered.resolve(session, spec.ids, spec.entry_id)
+    except LookupError:
+        raise not_found(f"entry {spec.entry_id} ({spec.locale})") from None
+    except ValueError as exc:
+        raise ApiError(422, "invalid", str(exc), "text") from None
+    except kb_ops.Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    if saved is not None:
+        await kb_ops.reload(core)
+    return web.json_response({"added": saved is not None, "closed": closed,
+                              "revision": saved.revision if saved else None})
+
+
 ROUTES = [
     ApiRoute("GET", "/api/v1/me", me, "agent", "Who the token belongs to",
              response={"$ref": "#/components/schemas/Me"}, tag="access"),
@@ -123,4 +163,9 @@ ROUTES = [
              (Param("limit", type="integer"),),
              response={"$ref": "#/components/schemas/UnansweredList"}, tag="kb",
              errors=(400,)),
+    ApiRoute("POST", "/api/v1/unanswered/teach", teach_unanswered, "admin",
+             "Add a customer's wording to an entry as a phrasing and close its questions",
+             body={"$ref": "#/components/schemas/Teach"},
+             response={"$ref": "#/components/schemas/Taught"}, tag="kb",
+             errors=(400, 404, 409, 415, 422)),
 ]

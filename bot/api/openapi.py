@@ -100,6 +100,11 @@ def components() -> JSON:
             "AuditPage": _page("AuditEntry"),
             "Unanswered": _obj({"text": S, "locale": S, "count": INT, "outcome": S}),
             "UnansweredList": _list("Unanswered"),
+            "Teach": _obj({"entry_id": S, "locale": S, "text": S,
+                           "ids": {"type": "array", "items": INT}},
+                          ("entry_id", "locale", "text")),
+            "Taught": _obj({"added": B, "closed": INT,
+                            "revision": {"type": ["integer", "null"]}}),
         },
     }
 

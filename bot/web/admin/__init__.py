@@ -42,6 +42,7 @@ ROUTES: list[tuple[str, str, Handler, Role]] = [
     ("GET", "/admin/try.json", kb_views.try_json, "agent"),
     ("GET", "/admin/unanswered", pages.unanswered_list, "agent"),
     ("POST", "/admin/unanswered/dismiss", pages.unanswered_dismiss, "admin"),
+    ("POST", "/admin/unanswered/teach", pages.unanswered_teach, "admin"),
     ("GET", "/admin/tickets", pages.tickets_list, "agent"),
     ("GET", "/admin/tickets/{ticket_id}", desk_views.ticket_detail, "agent"),
     ("POST", "/admin/tickets/{ticket_id}/action", desk_views.ticket_action, "agent"),

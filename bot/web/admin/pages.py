@@ -6,7 +6,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot import kb_ops
 from bot.api import people
+from bot.api.auth import principal
 from bot.keys import CORE
 from bot.web.admin.render import render
 from handlers.faq.web import entry_url
@@ -36,6 +38,28 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
     async with request.app[CORE].sessions.begin() as session:
         count = await unanswered.resolve(session, ids, None)
     raise web.HTTPSeeOther("/admin/unanswered?" + urlencode({"flash": f"Dismissed {count}."}))
+
+
+async def unanswered_teach(request: web.Request) -> web.StreamResponse:
+    """Add the customer's question as a phrasing of the entry the admin chose (by default the
+    closest one the bot found) and close the question's rows."""
+    post = await request.post()
+    ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
+    entry_id = str(post.get("entry", "")).strip()
+    text, locale = str(post.get("text", "")), str(post.get("locale", ""))
+    core = request.app[CORE]
+    try:
+        async with core.sessions.begin() as session:
+            saved = await kb_ops.add_phrasing(session, entry_id, locale, text,
+                                              principal(request).actor)
+            await unanswered.resolve(session, ids, entry_id)
+    except (LookupError, ValueError, kb_ops.Conflict) as exc:
+        flash = f"Nothing changed: {exc}."
+    else:
+        await kb_ops.reload(core)
+        flash = (f"Added to {entry_id} ({locale}) as a phrasing." if saved is not None
+                 else f"{entry_id} ({locale}) already has this wording; the question is closed.")
+    raise web.HTTPSeeOther("/admin/unanswered?" + urlencode({"flash": flash}))
 
 
 async def tickets_list(request: web.Request) -> web.Response:
