@@ -177,3 +177,36 @@ async def test_an_agent_answers_and_resolves_from_the_ticket_page(
                 break
             await asyncio.sleep(0.1)
         assert await page.locator(".badge.status-resolved").count() == 1
+
+
+async def test_an_admin_teaches_an_unanswered_question_and_the_bot_answers_it(
+        tmp_path: Path, page: Any) -> None:
+    """The customer's question lands on Unanswered with the closest entry filled in; one click
+    adds it to that entry, and the same question is answered alone from then on."""
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/u.db")
+    asked = "how many working days until the box is on my doorstep"
+    async with running(settings) as srv:
+        assert not srv.core.services.kb.match(asked, "en").confident
+        async with srv.core.sessions.begin() as session:
+            from storage import unanswered
+
+            unanswered.record(session, None, asked, "en", "suggested", "delivery_time", 0.31)
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.goto(srv.url + "/admin/unanswered")
+        await page.get_by_label("User name").fill("alice")
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/admin/unanswered")
+        row = page.get_by_role("row").filter(has_text=asked)
+        assert await row.get_by_label("Add as a phrasing of").input_value() == "delivery_time"
+        await page.screenshot(path=str(tmp_path / "unanswered.png"), full_page=True)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, f"the list scrolls sideways: {width}px"
+        await row.get_by_role("button", name="Add").click()
+        await page.wait_for_selector("text=Added to delivery_time (en) as a phrasing.")
+        assert await page.get_by_text(asked).count() == 0
+        result = srv.core.services.kb.match(asked, "en")
+        assert result.confident and result.best is not None
+        assert result.best.entry_id == "delivery_time"
+        if SHOTS:
+            shutil.copy(tmp_path / "unanswered.png", Path(SHOTS) / "unanswered.png")
