@@ -92,3 +92,5 @@ class UnansweredQuestion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     resolved_entry_id: Mapped[str | None] = mapped_column(String(100))
+    #: the suggestion the customer chose (feedback button ``faq:<id>``), if any
+    picked_entry_id: Mapped[str | None] = mapped_column(String(100))

@@ -1,6 +1,7 @@
 """Customer questions the bot could not answer alone, for admins to turn into KB entries.
 
-The FAQ handler records one row when it falls back or can only offer suggestions; recording
+The FAQ handler records one row when it falls back or can only offer suggestions, and notes
+which suggestion the customer picked, if any (:func:`note_pick`); recording
 in the handler's transaction (instead of deriving it later from the transcript) stays right when
 fallback texts, buttons or locales change. Rows are resolved when an admin creates an entry
 from them, or dismissed.
@@ -32,6 +33,14 @@ class OpenQuestion:
     best_entry_id: str | None
     confidence: float | None
     ids: tuple[int, ...]
+    #: the entry customers chose among the suggestions (the newest choice), if any did
+    picked_entry_id: str | None = None
+
+    @property
+    def likely_entry_id(self) -> str | None:
+        """The entry this question most likely belongs to: the customer's own pick, else the
+        bot's closest guess (what the admin's teach form is filled in with)."""
+        return self.picked_entry_id or self.best_entry_id
 
 
 def record(
@@ -63,10 +72,29 @@ async def list_open(session: AsyncSession, *, limit: int = 200) -> list[OpenQues
         OpenQuestion(text=rows[0].text, locale=rows[0].locale, count=len(rows),
                      last_seen=rows[0].created_at, outcome=rows[0].outcome,
                      best_entry_id=rows[0].best_entry_id, confidence=rows[0].confidence,
-                     ids=tuple(r.id for r in rows))
+                     ids=tuple(r.id for r in rows),
+                     picked_entry_id=next((r.picked_entry_id for r in rows if r.picked_entry_id),
+                                          None))
         for rows in groups.values()
     ]
     return out[:limit]
+
+
+async def note_pick(session: AsyncSession, conversation_id: int, entry_id: str) -> None:
+    """The customer chose ``entry_id`` among the suggestions: mark the conversation's newest
+    open question that got suggestions (in the caller's transaction). A pick long after, with
+    no such question open, marks nothing."""
+    newest = (
+        select(func.max(UnansweredQuestion.id))
+        .where(UnansweredQuestion.conversation_id == conversation_id,
+               UnansweredQuestion.outcome == "suggested",
+               UnansweredQuestion.resolved_at.is_(None))
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(UnansweredQuestion).where(UnansweredQuestion.id == newest)
+        .values(picked_entry_id=entry_id[:100])
+    )
 
 
 async def resolve(

@@ -242,3 +242,19 @@ async def test_teaching_a_wrong_entry_or_as_an_agent_changes_nothing(
         assert [g.ids for g in await unanswered.list_open(session)] == [tuple(ids)]
         kept = await kb_repo.get(session, "delivery_time", "en")
         assert kept is not None and TAUGHT not in kept.phrasings
+
+
+async def test_the_teach_form_is_filled_in_with_the_customers_pick(srv: Running) -> None:
+    msg = InboundMessage(channel="test", event_id="p1", user_id="c8", chat_id="c8",
+                         text="/start", kind="command")
+    conversation_id = (await srv.core.ingest(msg)).conversation_id
+    async with srv.core.sessions.begin() as session:
+        unanswered.record(session, conversation_id, TAUGHT, "en", "suggested", "returns", 0.4)
+    async with srv.core.sessions.begin() as session:
+        await unanswered.note_pick(session, conversation_id, "delivery_time")
+    async with browser_session(srv.url) as http:
+        await login(http, "alice")
+        async with http.get("/admin/unanswered") as resp:
+            html = await resp.text()
+    assert "customer picked" in html and 'value="delivery_time"' in html
+    assert 'value="returns"' not in html

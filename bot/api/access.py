@@ -101,7 +101,7 @@ async def list_unanswered(request: web.Request) -> web.Response:
     items = [{"text": g.text, "locale": g.locale, "count": g.count,
               "last_seen": g.last_seen.isoformat(), "outcome": g.outcome,
               "best_entry_id": g.best_entry_id, "confidence": g.confidence,
-              "ids": list(g.ids)} for g in groups]
+              "picked_entry_id": g.picked_entry_id, "ids": list(g.ids)} for g in groups]
     return web.json_response({"items": items})
 
 

@@ -1,5 +1,8 @@
 """Button presses on bot answers: "did this help?", suggestion picks, "talk to a person".
 
+A suggestion pick is also noted on the question it answered (storage/unanswered.py), so the
+admin's *Add as a phrasing of* is filled in with the customer's own choice.
+
 Callback data formats (stable, they live in customers' chat history):
 ``fb:<entry id>:y|n``, ``faq:<entry id>``, ``human``.
 """
@@ -11,6 +14,7 @@ from bot.dispatcher import Router
 from bot.messages import Button
 from handlers.faq import router as faq
 from handlers.tickets import escalation
+from storage import unanswered
 from storage.models import Message, utcnow
 
 router = Router("feedback", priority=15)
@@ -55,6 +59,7 @@ async def suggestion(ctx: Context) -> bool:
     data = ctx.inbound.callback_data or ""
     if ctx.inbound.kind != "callback" or not data.startswith("faq:"):
         return False
+    await unanswered.note_pick(ctx.session, ctx.conversation.id, data[4:])
     if not faq.answer_entry(ctx, data[4:], None):
         ctx.reply(ctx.t("fallback"))
     return True
