@@ -60,6 +60,15 @@ async def _customer_asks(srv: Running, channel: RecordingChannel, event: str) ->
     return channel.sent[before][1].text.split("\n\n")[0]
 
 
+async def _sign_in(page: Any, landing: str) -> None:
+    """Sign in as alice on the login page the admin UI redirected to, and wait until it sends
+    the browser on to ``landing`` (where it wanted to go)."""
+    await page.get_by_label("User name").fill("alice")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**" + landing)
+
+
 async def test_admin_journey_in_a_real_browser(tmp_path: Path, page: Any) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db")
     async with running(settings) as srv:
@@ -69,10 +78,7 @@ async def test_admin_journey_in_a_real_browser(tmp_path: Path, page: Any) -> Non
 
         await page.goto(srv.url + "/admin/kb")
         assert "/admin/login" in page.url
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/admin/kb")
+        await _sign_in(page, "/admin/kb")
 
         await page.get_by_label("Search").fill("delivery")
         await page.get_by_role("button", name="Search").click()
@@ -121,10 +127,7 @@ async def test_the_report_keeps_the_navigation_and_fits_1280_pixels(
         await _customer_asks(srv, channel, "e0")  # something in today's report
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.goto(srv.url + "/admin/kb")
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/admin/kb")
+        await _sign_in(page, "/admin/kb")
         await page.get_by_role("navigation", name="Main").get_by_role(
             "link", name="Reports").click()
         await page.wait_for_url("**/admin/reports")
@@ -147,10 +150,7 @@ async def test_an_agent_answers_and_resolves_from_the_ticket_page(
         result = await srv.core.ingest(msg)
         await srv.core.processor.process_conversation(result.conversation_id)
         await page.goto(srv.url + "/admin/tickets/1")
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/admin/tickets/1")  # back where the agent wanted to go
+        await _sign_in(page, "/admin/tickets/1")  # back where the agent wanted to go
 
         await page.get_by_label("Reply to the customer").fill("Your parcel left today.")
         await page.get_by_role("button", name="Send reply").click()
@@ -193,10 +193,7 @@ async def test_an_admin_teaches_an_unanswered_question_and_the_bot_answers_it(
             unanswered.record(session, None, asked, "en", "suggested", "delivery_time", 0.31)
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.goto(srv.url + "/admin/unanswered")
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/admin/unanswered")
+        await _sign_in(page, "/admin/unanswered")
         row = page.get_by_role("row").filter(has_text=asked)
         assert await row.get_by_label("Add as a phrasing of").input_value() == "delivery_time"
         await page.screenshot(path=str(tmp_path / "unanswered.png"), full_page=True)
