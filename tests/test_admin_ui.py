@@ -258,3 +258,19 @@ async def test_the_teach_form_is_filled_in_with_the_customers_pick(srv: Running)
             html = await resp.text()
     assert "customer picked" in html and 'value="delivery_time"' in html
     assert 'value="returns"' not in html
+
+
+async def test_the_editor_stores_hostile_text_cleaned(srv: Running) -> None:
+    """A NUL (refused by PostgreSQL text) or a control character typed or pasted into the
+    editor is saved as U+FFFD / kept, never a server error."""
+    async with browser_session(srv.url) as http:
+        page = await login(http, "alice")
+        form = _form(csrf_of(page), id="hostile_ui", **{
+            "en-question": "Nul\x00 in a question?", "en-answer": "Answer \x00 with \x1b escape",
+            "en-phrasings": "one\x00\ntwo"})
+        async with http.post("/admin/kb/new", data=form) as resp:
+            assert resp.status == 200, await resp.text()
+    async with srv.core.sessions() as session:
+        entry = await kb_repo.get(session, "hostile_ui", "en")
+    assert entry is not None and entry.question == "Nul\ufffd in a question?"
+    assert entry.answer == "Answer \ufffd with \x1b escape" and entry.phrasings[0] == "one\ufffd"

@@ -21,9 +21,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import FileField
+from multidict import MultiDict, MultiDictProxy
 
 from bot.api.base import error_response
-from storage.clean import BadInput
+from storage.clean import BadInput, clean_text
 
 log = logging.getLogger("crmbot.edge")
 
@@ -44,6 +46,19 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.warning("refused hostile input on %s %s: %s", request.method,
                     redact(request.path_qs), type(exc).__name__)
         return error_response(400, "bad_request", "the request could not be read")
+
+
+async def form_fields(
+    request: web.BaseRequest,
+) -> MultiDictProxy[str | bytes | bytearray | FileField]:
+    """The request's form fields with every text made storable (:func:`storage.clean.clean_text`:
+    a NUL or a lone surrogate becomes U+FFFD). JSON bodies are cleaned by ``storage.clean.loads``;
+    form posts (the admin UI, the help center) are cleaned here: a NUL typed or pasted into the
+    KB editor made PostgreSQL refuse the write (a 500) and SQLite store it."""
+    raw = await request.post()
+    return MultiDictProxy(MultiDict(
+        (key, clean_text(value) if isinstance(value, str) else value)
+        for key, value in raw.items()))
 
 
 def redact(text: str) -> str:

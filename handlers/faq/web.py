@@ -20,6 +20,7 @@ from bot import kb_ops
 from bot.api.auth import principal
 from bot.keys import CORE
 from bot.web.admin.render import LOCALES, render
+from bot.web.edge import form_fields
 from knowledge.entries import KBEntry
 from storage import kb as kb_repo
 from storage import unanswered
@@ -139,7 +140,7 @@ def _forms_from_post(post: Any, locales: list[str]) -> dict[str, LocaleForm]:
 
 async def save_entry(request: web.Request) -> web.StreamResponse:
     new = request.match_info.get("entry_id") is None
-    post = await request.post()
+    post = await form_fields(request)
     entry_id = str(post.get("id", "")).strip() if new else request.match_info["entry_id"]
     extra = str(post.get("locales", "")).split(",")
     locales = [loc for loc in dict.fromkeys([*LOCALES, *extra]) if loc]

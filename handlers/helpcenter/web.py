@@ -27,6 +27,7 @@ from sqlalchemy import select
 from bot.core import Core
 from bot.i18n import normalise_locale
 from bot.kb import SUGGEST_MIN
+from bot.web.edge import form_fields
 from handlers.helpcenter import render, site, store
 from storage.clean import clean_text
 from storage.models_broadcast import Broadcast
@@ -277,11 +278,11 @@ async def vote(request: web.Request) -> web.Response:
     found = current.article(locale, request.match_info["slug"])
     if found is None:
         raise web.HTTPNotFound(text="no such article")
-    form = await request.post()
+    form = await form_fields(request)
     helpful = form.get("helpful")
     if helpful not in ("yes", "no"):
         raise web.HTTPBadRequest(text="helpful must be yes or no")
-    comment = clean_text(str(form.get("comment") or ""))
+    comment = str(form.get("comment") or "")
     async with help_center.core.sessions.begin() as session:
         await store.vote(session, found.entry.id, locale, helpful == "yes", comment)
     return _redirect(f"/help/{locale}/{found.slug}?voted=1#vote-title", 303)

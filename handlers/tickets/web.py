@@ -16,6 +16,7 @@ from bot.api import people
 from bot.api.base import ApiError
 from bot.keys import CORE
 from bot.web.admin.render import render
+from bot.web.edge import form_fields
 from handlers.tickets.api import desk
 from storage import agents, saved_replies
 from storage.clean import BadInput, db_id
@@ -50,7 +51,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
 
 async def ticket_action(request: web.Request) -> web.StreamResponse:
     ticket_id = _path_id(request, "ticket_id")
-    form = await request.post()
+    form = await form_fields(request)
     data = {name: str(form[name]) for name in FIELDS if name in form}
     try:
         _, staff, _ = await desk.submit(request, ticket_id, data)

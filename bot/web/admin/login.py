@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.api.auth import SESSION_COOKIE, principal, token_principal
 from bot.keys import CORE
 from bot.web.admin.render import render
+from bot.web.edge import form_fields
 from storage import admin as repo
 
 LOGIN_COOKIE = "crmbot_login"
@@ -66,7 +67,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await form_fields(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     sent = str(form.get("_csrf", ""))
     target = _next(str(form.get("next", "")))

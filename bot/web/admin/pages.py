@@ -11,6 +11,7 @@ from bot.api import people
 from bot.api.auth import principal
 from bot.keys import CORE
 from bot.web.admin.render import render
+from bot.web.edge import form_fields
 from handlers.faq.web import entry_url
 from storage import admin as admin_repo
 from storage import agents, unanswered
@@ -33,7 +34,7 @@ async def unanswered_list(request: web.Request) -> web.Response:
 
 
 async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
-    post = await request.post()
+    post = await form_fields(request)
     ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
     async with request.app[CORE].sessions.begin() as session:
         count = await unanswered.resolve(session, ids, None)
@@ -43,7 +44,7 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
 async def unanswered_teach(request: web.Request) -> web.StreamResponse:
     """Add the customer's question as a phrasing of the entry the admin chose (by default the
     closest one the bot found) and close the question's rows."""
-    post = await request.post()
+    post = await form_fields(request)
     ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
     entry_id = str(post.get("entry", "")).strip()
     text, locale = str(post.get("text", "")), str(post.get("locale", ""))
