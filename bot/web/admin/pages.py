@@ -42,8 +42,9 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
 
 
 async def unanswered_teach(request: web.Request) -> web.StreamResponse:
-    """Add the customer's question as a phrasing of the entry the admin chose (by default the
-    closest one the bot found) and close the question's rows."""
+    """Add the customer's question as a phrasing of the entry the admin chose (the form is
+    filled in with the suggestion the customer picked, else the closest entry the bot found)
+    and close the question's rows."""
     post = await form_fields(request)
     ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
     entry_id = str(post.get("entry", "")).strip()
