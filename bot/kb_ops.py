@@ -18,6 +18,7 @@ from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from knowledge.entries import KBEntry
 from storage import admin as admin_repo
 from storage import kb as kb_repo
+from storage import unanswered
 from storage.clean import clean_text
 from storage.models import KBEntryRow, KBRevision
 
@@ -106,6 +107,20 @@ async def add_phrasing(
     await admin_repo.audit(session, actor, "kb.add_phrasing", f"kb:{entry_id}/{locale}",
                            {"phrasing": wording, "revision": saved.revision})
     return saved
+
+
+async def teach(
+    core: Core, entry_id: str, locale: str, text: str, ids: list[int], actor: str
+) -> tuple[Saved | None, int]:
+    """:func:`add_phrasing` and close the unanswered rows ``ids`` in one transaction, then
+    reload when the KB changed: (the new revision or None, rows closed). The admin UI and
+    the REST API both teach through this."""
+    async with core.sessions.begin() as session:
+        saved = await add_phrasing(session, entry_id, locale, text, actor)
+        closed = await unanswered.resolve(session, ids, entry_id)
+    if saved is not None:
+        await reload(core)
+    return saved, closed
 
 
 async def delete(session: AsyncSession, entry_id: str, locale: str, actor: str) -> bool:

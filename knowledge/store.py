@@ -97,7 +97,6 @@ def _path(directory: Path, build: Build) -> Path:
     return directory / f"matcher-{cache_key(*build)}.pickle"
 
 
-
 def _build_in_child(build: Build, path: Path) -> bool:
     """Build and store in a fresh interpreter, ``python -m knowledge.store JOB``: no copy of
     this process's heap, and unlike multiprocessing's spawn it never runs this process's main

@@ -80,6 +80,12 @@ async def list_open(session: AsyncSession, *, limit: int = 200) -> list[OpenQues
     return out[:limit]
 
 
+def row_ids(text: str) -> list[int]:
+    """Row ids from a form field ("12,13,14", as the admin pages send them); anything that is
+    not a number is skipped."""
+    return [int(i) for i in text.split(",") if i.strip().isdigit()]
+
+
 async def note_pick(session: AsyncSession, conversation_id: int, entry_id: str) -> None:
     """The customer chose ``entry_id`` among the suggestions: mark the conversation's newest
     open question that got suggestions (in the caller's transaction). A pick long after, with

@@ -124,20 +124,15 @@ async def teach_unanswered(request: web.Request) -> web.Response:
         spec = Teach.model_validate(await json_body(request))
     except ValidationError as exc:
         raise validation_error(exc) from None
-    core = request.app[CORE]
     try:
-        async with core.sessions.begin() as session:
-            saved = await kb_ops.add_phrasing(session, spec.entry_id, spec.locale, spec.text,
-                                              principal(request).actor)
-            closed = await unanswered.resolve(session, spec.ids, spec.entry_id)
+        saved, closed = await kb_ops.teach(request.app[CORE], spec.entry_id, spec.locale,
+                                           spec.text, spec.ids, principal(request).actor)
     except LookupError:
         raise not_found(f"entry {spec.entry_id} ({spec.locale})") from None
     except ValueError as exc:
         raise ApiError(422, "invalid", str(exc), "text") from None
     except kb_ops.Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    if saved is not None:
-        await kb_ops.reload(core)
     return web.json_response({"added": saved is not None, "closed": closed,
                               "revision": saved.revision if saved else None})
 

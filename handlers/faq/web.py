@@ -155,8 +155,7 @@ async def save_entry(request: web.Request) -> web.StreamResponse:
     try:
         async with core.sessions.begin() as session:
             saved = await kb_ops.save(session, entries, principal(request).actor, base)
-            ids = [int(i) for i in from_ids.split(",") if i.strip().isdigit()]
-            await unanswered.resolve(session, ids, entry_id)
+            await unanswered.resolve(session, unanswered.row_ids(from_ids), entry_id)
     except kb_ops.Conflict as exc:
         message = str(exc) if not new else f"An entry with id {entry_id!r} already exists."
         return _editor(request, entry_id, forms, new=new, status=409, error=message,

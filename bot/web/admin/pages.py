@@ -35,7 +35,7 @@ async def unanswered_list(request: web.Request) -> web.Response:
 
 async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
     post = await form_fields(request)
-    ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
+    ids = unanswered.row_ids(str(post.get("ids", "")))
     async with request.app[CORE].sessions.begin() as session:
         count = await unanswered.resolve(session, ids, None)
     raise web.HTTPSeeOther("/admin/unanswered?" + urlencode({"flash": f"Dismissed {count}."}))
@@ -46,19 +46,15 @@ async def unanswered_teach(request: web.Request) -> web.StreamResponse:
     filled in with the suggestion the customer picked, else the closest entry the bot found)
     and close the question's rows."""
     post = await form_fields(request)
-    ids = [int(i) for i in str(post.get("ids", "")).split(",") if i.strip().isdigit()]
+    ids = unanswered.row_ids(str(post.get("ids", "")))
     entry_id = str(post.get("entry", "")).strip()
     text, locale = str(post.get("text", "")), str(post.get("locale", ""))
-    core = request.app[CORE]
     try:
-        async with core.sessions.begin() as session:
-            saved = await kb_ops.add_phrasing(session, entry_id, locale, text,
-                                              principal(request).actor)
-            await unanswered.resolve(session, ids, entry_id)
+        saved, _ = await kb_ops.teach(request.app[CORE], entry_id, locale, text, ids,
+                                      principal(request).actor)
     except (LookupError, ValueError, kb_ops.Conflict) as exc:
         flash = f"Nothing changed: {exc}."
     else:
-        await kb_ops.reload(core)
         flash = (f"Added to {entry_id} ({locale}) as a phrasing." if saved is not None
                  else f"{entry_id} ({locale}) already has this wording; the question is closed.")
     raise web.HTTPSeeOther("/admin/unanswered?" + urlencode({"flash": flash}))
