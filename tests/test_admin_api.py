@@ -336,6 +336,14 @@ async def test_teach_adds_the_wording_closes_the_questions_and_is_idempotent(
         async with http.post("/api/v1/unanswered/teach", data=b"[" * 100_000,
                              headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 400
+        lone = b'{"entry_id": "delivery_time", "locale": "en", "text": "box \\ud800 gone"}'
+        async with http.post("/api/v1/unanswered/teach", data=lone,
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 200 and (await resp.json())["added"]
+        async with http.post("/api/v1/unanswered/teach", json=body,
+                             headers={"Authorization": "Bearer"}) as resp:
+            assert resp.status == 401
     async with srv.core.sessions() as session:
         entry = await kb_repo.get(session, "delivery_time", "en")
         assert entry is not None and entry.phrasings.count(text) == 1
+        assert entry.phrasings[-1] == "box \ufffd gone"
