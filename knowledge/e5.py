@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -104,10 +106,10 @@ def load_cache(path: Path) -> int:
     build in a child process (knowledge/store.py) starts cold otherwise: a KB edit would embed
     every text of the KB again."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
             kinds, texts, rows = data["kinds"], data["texts"], data["rows"]
-    except (OSError, ValueError, KeyError):
-        return 0
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return 0  # missing, cut short (BadZipFile), or not ours
     with _lock:
         for kind, text, row in zip(kinds.tolist(), texts.tolist(), rows, strict=True):
             _cache[(str(kind), str(text))] = row.astype(np.float32)
@@ -117,14 +119,21 @@ def load_cache(path: Path) -> int:
 
 
 def save_cache(path: Path) -> None:
-    """Write the embedding cache to ``path`` atomically (numbers and strings, no pickle)."""
+    """Write the embedding cache to ``path`` atomically (numbers and strings, no pickle).
+
+    The temporary file is this call's own: the processes of a deployment share the cache
+    directory, and two child builds saving at once through one fixed temporary name renamed
+    each other's file away (or a half-written one into place).
+    """
     with _lock:
         keys = list(_cache)
         rows = np.stack([_cache[k] for k in keys]) if keys else np.zeros((0, DIMS), np.float32)
-    tmp = path.with_name(path.name + ".tmp.npz")
     try:
-        np.savez(tmp, kinds=np.asarray([k for k, _ in keys], dtype=str),
-                 texts=np.asarray([t for _, t in keys], dtype=str), rows=rows)
-        os.replace(tmp, path)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp.npz",
+                                         delete=False) as tmp:
+            np.savez(tmp, kinds=np.asarray([k for k, _ in keys], dtype=str),
+                     texts=np.asarray([t for _, t in keys], dtype=str), rows=rows)
+        os.replace(tmp.name, path)
     except OSError:
+        # a temporary file left behind is removed with the other stale ones (store._prune)
         log.warning("could not keep the embeddings in %s", path, exc_info=True)

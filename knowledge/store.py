@@ -254,11 +254,21 @@ def _prune(directory: Path, keep: int) -> None:
     A temporary file (a matcher, the embeddings, a child's job) older than an hour is what a
     process killed while writing left behind.
     """
-    files = sorted(directory.glob("matcher-*.pickle"), key=lambda p: p.stat().st_mtime)
+    dated = [(m, p) for p in directory.glob("matcher-*.pickle") if (m := _mtime(p)) is not None]
+    files = [p for _, p in sorted(dated)]
     stale = [p for pattern in ("*.tmp", "*.tmp.npz", "*.job") for p in directory.glob(pattern)
-             if time.time() - p.stat().st_mtime > 3600]
+             if time.time() - (_mtime(p) or time.time()) > 3600]
     for old in [*files[:-keep], *stale]:
         old.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float | None:
+    """When ``path`` was written; None if another process of the deployment (they share the
+    directory) removed it since it was listed."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ it is unsure multilingual e5 re-ranks the suggestions."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -269,6 +270,34 @@ def test_embeddings_kept_on_disk_are_reused_without_the_encoder(
     (tmp_path / "bad.npz").write_bytes(b"not numpy")
     assert e5.load_cache(tmp_path / "bad.npz") == 0
     assert e5.load_cache(tmp_path / "missing.npz") == 0
+    # Cut short (a disk that filled up, a copy interrupted): a zip without its directory.
+    whole = (tmp_path / "e5.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    assert e5.load_cache(tmp_path / "cut.npz") == 0
+
+
+def test_processes_sharing_a_cache_directory_never_break_each_others_embeddings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every process of a deployment (workers, `crmbot chat`) builds into one CRMBOT_CACHE_DIR;
+    two child builds may save the embeddings at the same moment. Each writes a file of its own
+    and renames it into place: the file is always whole and no save fails."""
+    e5.embed_cached(["Var är min beställning?", "Cik maksā piegāde?"], passage=True)
+    target = tmp_path / "e5.npz"
+
+    def save_many() -> None:
+        for _ in range(15):
+            e5.save_cache(target)
+
+    with caplog.at_level(logging.WARNING, logger="crmbot.matcher"):
+        threads = [threading.Thread(target=save_many) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert e5.load_cache(target) >= 2
+    assert [p.name for p in tmp_path.iterdir()] == ["e5.npz"]
 
 
 ANSWERS = [

@@ -107,6 +107,25 @@ def test_old_files_are_pruned_and_the_directory_is_private(tmp_path: Path) -> No
     assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
 
 
+def test_pruning_survives_files_another_process_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes share the directory: a file listed here may be gone before it is looked at
+    (another process pruned it). Before, that stat() failed the store after the rename and
+    logged the matcher as not stored."""
+    for number in range(store.KEEP + 1):
+        (tmp_path / f"matcher-{number}.pickle").write_bytes(b"x")
+    real_glob = Path.glob
+
+    def glob_with_a_ghost(self: Path, pattern: str) -> list[Path]:
+        return [*real_glob(self, pattern), self / f"gone-{pattern.replace('*', 'x')}"]
+
+    monkeypatch.setattr(Path, "glob", glob_with_a_ghost)
+    store._prune(tmp_path, store.KEEP)
+    monkeypatch.undo()
+    assert len(list(tmp_path.glob("matcher-*.pickle"))) == store.KEEP
+
+
 def test_no_directory_or_the_semantic_kind_always_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
