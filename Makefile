@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test worker processes (pytest-xdist): one per core, at most 4; TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint typecheck check bench clean
 
@@ -17,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/crmbot run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers knowledge storage tests bench

@@ -101,6 +101,18 @@ async def _pg_available() -> str | None:
         await engine.dispose()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, stop before any test when PostgreSQL is unreachable, with the reason.
+
+    `make test` runs the suite in worker processes (pytest-xdist); an exit from a worker's
+    fixture shows only as a crashed worker, so the controller checks once up front.
+    """
+    if IN_CI and not hasattr(session.config, "workerinput"):
+        problem = asyncio.run(_pg_available())
+        if problem:
+            pytest.exit(f"PostgreSQL is required under CI but unreachable: {problem}", 3)
+
+
 @pytest.fixture(scope="session")
 def pg_migrated() -> Iterator[str]:
     """A private, migrated PostgreSQL database for this test run, dropped at the end.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import event
@@ -84,3 +86,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass; whether it held.
+
+    `make test` runs two workers on a two-core machine: a background build or delivery takes
+    several times longer under that load than alone, so waits are generous and end as soon
+    as the thing happened. The caller asserts what it expected, with its own message.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

@@ -7,7 +7,6 @@ matcher it has, and the new revision is served once its build is done.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from knowledge.formats import load_file
 from knowledge.fusion import FusedMatcher
 from knowledge.matcher import LexicalMatcher
 from storage import kb as kb_repo
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,11 +66,7 @@ async def test_a_slow_rebuild_goes_on_in_the_background(
     assert kb.match("where is my order", "en").best is not None, "and it still answers"
     await kb.refresh_soon(core.sessions, wait=0.2)  # a second batch does not start another
     release.set()
-    for _ in range(100):
-        if kb.revision == revision:
-            break
-        await asyncio.sleep(0.05)
-    assert kb.revision == revision
+    assert await eventually(lambda: kb.revision == revision), "the slow build went live"
     assert kb.entry("slow_edit", "en") is not None
     await kb.stop_background()
 
