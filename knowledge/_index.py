@@ -197,6 +197,15 @@ class _FeatureSpace:
         self._column = np.full(int(vocabulary.max()) + 1 if vocabulary.size else 0, -1, np.int32)
         self._column[vocabulary] = np.arange(vocabulary.size)
 
+    def pop_matrix(self) -> sp.csr_matrix:
+        """The wordings' rows, handed over once to the locale index, which keeps them only in
+        its own forms (centroids, nearest wordings). Kept here as well, they were a second full
+        copy of the KB's features in memory and in the stored matrix (docs/benchmarks.md: the
+        matcher of 100,000 wordings, before and after)."""
+        matrix = self.matrix
+        del self.matrix
+        return matrix
+
     def __getstate__(self) -> dict[str, object]:
         """Pickled with feature strings: process-wide ids differ from process to process."""
         state = {key: value for key, value in self.__dict__.items() if key != "_column"}
@@ -251,7 +260,8 @@ class LocaleIndex:
         texts = [w.text for w in wordings]
         self._spaces = [_FeatureSpace(kind, locale, texts) for kind in _KINDS]
         self._block_weights = BLOCK_WEIGHTS.get(locale, EQUAL_BLOCKS)
-        blocks = [s.matrix * w for s, w in zip(self._spaces, self._block_weights, strict=True)]
+        blocks = [s.pop_matrix() * w
+                  for s, w in zip(self._spaces, self._block_weights, strict=True)]
         matrix = _l2_rows(sp.hstack(blocks, format="csr", dtype=np.float32))
         self._offsets = np.cumsum([0] + [space.width for space in self._spaces[:-1]]).tolist()
         self._width = matrix.shape[1]
