@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 import socket
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import event
@@ -88,16 +89,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 60.0) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` seconds pass; whether it held.
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 60.0
+) -> bool:
+    """Poll ``check`` (plain or async) until it holds or ``timeout`` seconds pass; whether it
+    held.
 
     `make test` runs two workers on a two-core machine: a background build or delivery takes
     several times longer under that load than alone, so waits are generous and end as soon
     as the thing happened. The caller asserts what it expected, with its own message.
     """
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return True
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
-    return True

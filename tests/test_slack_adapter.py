@@ -22,6 +22,7 @@ from storage.models_slack import SlackThread
 from storage.outbox import enqueue
 from storage.slack_threads import thread_of
 from tests.fakes.slack import FakeSlack
+from tests.helpers import eventually
 
 SUPPORT = "C0SUPPORT"
 
@@ -215,10 +216,8 @@ async def test_hung_slack_call_is_retried_once_and_order_kept(core: Core, fake: 
         enqueue(session, _msg("root", ticket, "root"), order_key=f"ticket:{ticket}")
         enqueue(session, _msg("thread", ticket, "second"), order_key=f"ticket:{ticket}")
     await core.outbox.drain(timeout=20)
-    for _ in range(100):  # the retry can finish before the hung call's handler wakes up
-        if fake.dropped:
-            break
-        await asyncio.sleep(0.05)
+    # the retry can finish before the hung call's handler wakes up
+    await eventually(lambda: bool(fake.dropped))
     assert fake.dropped == 1, "the hung call was abandoned by the client"
     posted = [m.get("text") for m in fake.messages[SUPPORT]]
     assert posted == ["root", "second"], fake.messages
