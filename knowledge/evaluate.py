@@ -96,6 +96,7 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
         "abstain_rate_in_scope": _ratio(in_scope - answered, in_scope),
         "suggest_hit_rate": _ratio(suggested_right, suggested),
         "oos_recall": _ratio(oos_abstained, oos),
+        "latency_ms_mean": sum(latencies) / len(latencies) if latencies else None,
         "latency_ms_p50": _percentile(latencies, 50),
         "latency_ms_p99": _percentile(latencies, 99),
         "confused_pairs": [[a, b, n] for (a, b), n in confusions.most_common(10)],
@@ -135,7 +136,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"in-scope questions not answered:    {pct('abstain_rate_in_scope')}",
         f"right entry among the suggestions:  {pct('suggest_hit_rate')}",
         f"out-of-scope questions abstained:   {pct('oos_recall')}",
-        f"latency p50 / p99:                  {ms('latency_ms_p50')} / {ms('latency_ms_p99')}",
+        f"latency mean / p50 / p99:           {ms('latency_ms_mean')} / {ms('latency_ms_p50')} / "
+        f"{ms('latency_ms_p99')}",
     ]
     pairs = result.get("confused_pairs") or []
     if pairs:

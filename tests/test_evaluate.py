@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge import evaluate as evaluate_module
 from knowledge.entries import KBEntry
 from knowledge.evaluate import EvalQuery, evaluate, format_report, load_queries
 from knowledge.lint import lint
@@ -113,3 +114,24 @@ def test_lint_flags_duplicates_and_thin_entries() -> None:
 def test_lint_clean_kb_and_disabled_entries() -> None:
     disabled = KBEntry(id="x", locale="en", question="q", answer="-", enabled=False)
     assert lint([_entry("a", "Where is my order?", "track parcel", "order status"), disabled]) == []
+
+
+def test_latency_mean_and_percentiles_come_from_each_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 28 sets its cost goal as a mean and a p99; each query's time is its own match."""
+    clock = [0.0]
+    monkeypatch.setattr(evaluate_module.time, "perf_counter", lambda: clock[0])
+
+    class Timed(ScriptedMatcher):
+        def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
+            clock[0] += int(text) / 1000.0  # "7" takes 7 ms
+            return super().match(text, locale, limit)
+
+    texts = [str(n) for n in range(1, 11)]
+    result = evaluate(Timed({t: ("x", True) for t in texts}),
+                      [EvalQuery(t, "x", "en") for t in texts])
+    assert result["latency_ms_mean"] == pytest.approx(5.5)
+    assert result["latency_ms_p50"] == pytest.approx(5.0)
+    assert result["latency_ms_p99"] == pytest.approx(10.0)
+    assert "5.50 ms / 5.00 ms / 10.00 ms" in format_report(result)
