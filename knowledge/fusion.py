@@ -189,6 +189,13 @@ class FusedMatcher(LexicalMatcher):
         #: whether matching may run the encoder (bot/kb.py then matches in a worker thread)
         self.embeds = bool(self.fusion)
 
+    def warm_up(self) -> None:
+        """Load the encoder now rather than at the first unsure question (~0.2-0.4 s once;
+        `kb eval` times queries after this, as a running server sees them). The server does
+        not call it: a KB whose questions the words answer never needs the encoder's ~21 MB."""
+        if self.embeds:
+            e5.available()
+
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         fallback: tuple[Candidate, ...] = ()
         query: npt.NDArray[np.float32] | None = None
