@@ -82,3 +82,18 @@ async def test_the_service_matches_off_the_event_loop(monkeypatch: pytest.Monkey
     result, threads = await amatch_threads(service, "How do I cancel my order?", "en")
     assert threads and threads[0] != threading.get_ident()
     assert result.best is not None and result.best.entry_id == "cancel_order"
+
+
+@pytest.mark.usefixtures("stand_in")
+def test_warming_up_loads_the_other_languages_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kb eval` warms a matcher before timing it; the semantic tier hands that to the `auto`
+    matcher of its other languages, whose encoder would otherwise load inside a timed query."""
+    from knowledge import e5
+
+    loaded: list[bool] = []
+    monkeypatch.setattr(e5, "available", lambda: loaded.append(True) or True)
+    matcher = build_matcher(shop_entries(), kind="semantic")
+    assert isinstance(matcher, semantic.SemanticMatcher)
+    loaded.clear()  # the build asked whether the encoder loads here
+    matcher.warm_up()
+    assert loaded == [True]
