@@ -179,10 +179,16 @@ def revision_json(row: KBRevision) -> dict[str, object]:
     }
 
 
-def explain(core: Core, text: str, locale: str) -> dict[str, object]:
-    """What the FAQ handler would do with ``text`` now: answer, suggest or fall back."""
+async def explain(core: Core, text: str, locale: str) -> dict[str, object]:
+    """What the FAQ handler would do with ``text`` now: answer, suggest or fall back.
+
+    Matched as the FAQ handler matches (``amatch``: in a worker thread where the matcher runs
+    the encoder). The admin's "try a question" page and its API called the matcher on the
+    event loop: an unsure question of the shipped tier held every conversation for 10-25 ms,
+    the first one also for the encoder's load, a 4,000-character one for ~0.4 s.
+    """
     kb = core.services.kb
-    result = kb.match(text, locale, limit=MAX_SUGGESTIONS)
+    result = await kb.amatch(text, locale, limit=MAX_SUGGESTIONS)
     candidates = []
     for cand in result.candidates:
         entry = kb.entry(cand.entry_id, locale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import aiohttp
@@ -11,10 +12,12 @@ from openapi_spec_validator import validate
 
 from bot.api.base import registry
 from knowledge.formats import FORMATS, loads
+from knowledge.matcher import MatchResult
 from storage import kb as kb_repo
 from storage.models import Customer, Ticket
-from tests.admin_support import BOOTSTRAP, Running, running
+from tests.admin_support import BOOTSTRAP, Running, browser_session, login, running
 from tests.conftest import make_settings
+from tests.helpers import eventually
 
 ENTRY = {"id": "api_test", "locale": "en", "question": "Can I pay with a llama?",
          "phrasings": ["llama payment"], "answer": "No llamas, sorry.", "tags": ["payments"]}
@@ -347,3 +350,30 @@ async def test_teach_adds_the_wording_closes_the_questions_and_is_idempotent(
         entry = await kb_repo.get(session, "delivery_time", "en")
         assert entry is not None and entry.phrasings.count(text) == 1
         assert entry.phrasings[-1] == "box \ufffd gone"
+
+
+async def test_trying_a_question_matches_off_the_event_loop(srv: Running) -> None:
+    """The admin's "try a question" (API, page and its JSON) matched on the event loop: with the
+    shipped tier an unsure question held every conversation while the encoder ran (10-25 ms, a
+    4,000-character one ~0.4 s, the first one also the encoder's load)."""
+    kb = srv.core.services.kb
+    assert await eventually(lambda: getattr(kb._matcher, "embeds", False)), "the shipped tier"
+    threads: list[int] = []
+    real = kb.match
+
+    def recording(text: str, locale: str, limit: int = 3) -> MatchResult:
+        threads.append(threading.get_ident())
+        return real(text, locale, limit)
+
+    kb.match = recording  # type: ignore[method-assign]
+    question = {"text": "vai par piegādi uz mājām ir papildu maksa", "locale": "lv"}
+    async with (aiohttp.ClientSession(srv.url, headers=srv.h(srv.admin)) as http,
+                http.get("/api/v1/kb/match", params=question) as resp):
+        assert resp.status == 200 and (await resp.json())["candidates"]
+    async with browser_session(srv.url) as http:
+        await login(http, "bob")
+        for path in ("/admin/try", "/admin/try.json"):
+            async with http.get(path, params=question) as resp:
+                assert resp.status == 200, path
+    assert len(threads) == 3
+    assert threading.get_ident() not in threads, "matched on the event loop's thread"

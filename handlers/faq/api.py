@@ -220,7 +220,7 @@ async def match(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", "text is required", "text")
     core = request.app[CORE]
     locale = request.query.get("locale") or core.settings.default_locale
-    return web.json_response(kb_ops.explain(core, text[:4000], locale))
+    return web.json_response(await kb_ops.explain(core, text[:4000], locale))
 
 
 _ENTRY_PARAMS = (Param("entry_id", "path", required=True), Param("locale", "path", required=True))

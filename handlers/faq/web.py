@@ -266,7 +266,7 @@ def _try_args(request: web.Request) -> tuple[str, str]:
 
 async def try_page(request: web.Request) -> web.Response:
     text, locale = _try_args(request)
-    result = kb_ops.explain(request.app[CORE], text, locale) if text else None
+    result = await kb_ops.explain(request.app[CORE], text, locale) if text else None
     return render(request, "try.html", text=text, locale=locale, result=result,
                   entry_url=entry_url)
 
@@ -277,4 +277,4 @@ async def try_json(request: web.Request) -> web.Response:
         return web.json_response({"error": {"code": "invalid_parameter",
                                             "message": "text is required", "field": "text"}},
                                  status=400)
-    return web.json_response(kb_ops.explain(request.app[CORE], text, locale))
+    return web.json_response(await kb_ops.explain(request.app[CORE], text, locale))
