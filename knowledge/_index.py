@@ -200,7 +200,7 @@ class _FeatureSpace:
     def pop_matrix(self) -> sp.csr_matrix:
         """The wordings' rows, handed over once to the locale index, which keeps them only in
         its own forms (centroids, nearest wordings). Kept here as well, they were a second full
-        copy of the KB's features in memory and in the stored matrix (docs/benchmarks.md: the
+        copy of the KB's features in memory and in the stored matcher (docs/benchmarks.md: the
         matcher of 100,000 wordings, before and after)."""
         matrix = self.matrix
         del self.matrix
