@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.entries import KBEntry
@@ -50,10 +50,23 @@ async def _bump(session: AsyncSession) -> int:
     return int(value)
 
 
-async def list_entries(session: AsyncSession, *, locale: str | None = None) -> list[KBEntry]:
+async def list_entries(
+    session: AsyncSession, *, locale: str | None = None, after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[KBEntry]:
+    """Entries by (id, locale); ``after``/``limit`` read one page in SQL (keyset), so a page of
+    a large KB does not load and convert every entry (the API's list did: ~0.15 s of the event
+    loop per page at 3,000 entries, growing with the KB)."""
     stmt = select(KBEntryRow).order_by(KBEntryRow.entry_id, KBEntryRow.locale)
     if locale:
         stmt = stmt.where(KBEntryRow.locale == locale)
+    if after is not None:
+        entry_id, entry_locale = after
+        stmt = stmt.where(or_(KBEntryRow.entry_id > entry_id,
+                              and_(KBEntryRow.entry_id == entry_id,
+                                   KBEntryRow.locale > entry_locale)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
 
 

@@ -59,14 +59,40 @@ async def search(core: Any, *, locale: str | None, tag: str | None, q: str) -> l
 async def list_entries(request: web.Request) -> web.Response:
     limit = page_limit(request)
     after = decode_cursor(request)
-    entries = await search(request.app[CORE], locale=request.query.get("locale") or None,
-                           tag=request.query.get("tag") or None, q=request.query.get("q", ""))
-    if after is not None:
-        key = tuple(str(k) for k in after)
-        entries = [e for e in entries if e.key > key]
+    key = _entry_key(after)
+    locale, tag = request.query.get("locale") or None, request.query.get("tag") or None
+    q = request.query.get("q", "")
+    if not q and not tag:  # plain paging: one page in SQL, however large the KB
+        core = request.app[CORE]
+        async with core.sessions() as session:
+            entries = await kb_repo.list_entries(session, locale=locale, after=key,
+                                                 limit=limit + 1)
+    else:
+        entries = await search(request.app[CORE], locale=locale, tag=tag, q=q)
+        if after is not None:
+            entries = [e for e in entries if key is not None and e.key > key]
     chunk = entries[:limit]
     more = len(entries) > limit
     return page([kb_ops.entry_json(e) for e in chunk], list(chunk[-1].key) if more else None)
+
+
+def _entry_key(after: list[Any] | None) -> tuple[str, str] | None:
+    """The (id, locale) a page cursor holds; a forged one is a 400, never a database error
+    (a lone surrogate in it cannot even be sent to PostgreSQL)."""
+    if after is None:
+        return None
+    if (len(after) != 2 or not all(isinstance(k, str) for k in after)
+            or not all(k.isprintable() and _encodable(k) for k in after)):
+        raise ApiError(400, "invalid_parameter", "cursor is not one this API gave out", "cursor")
+    return after[0], after[1]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _entry_from(body: dict[str, Any], entry_id: str | None = None,
