@@ -70,6 +70,39 @@ async def list_entries(
     return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
 
 
+async def entry_ids_page(
+    session: AsyncSession, *, locale: str | None, after: str | None, limit: int
+) -> list[str]:
+    """Up to ``limit`` distinct entry ids after ``after``, in order (the admin list's page)."""
+    stmt = select(KBEntryRow.entry_id).distinct().order_by(KBEntryRow.entry_id).limit(limit)
+    if locale:
+        stmt = stmt.where(KBEntryRow.locale == locale)
+    if after is not None:
+        stmt = stmt.where(KBEntryRow.entry_id > after)
+    return list((await session.scalars(stmt)).all())
+
+
+async def entries_of(
+    session: AsyncSession, entry_ids: list[str], locale: str | None
+) -> list[KBEntry]:
+    """Every language version of these entries (only ``locale``'s if given), by (id, locale)."""
+    if not entry_ids:
+        return []
+    stmt = (select(KBEntryRow).where(KBEntryRow.entry_id.in_(entry_ids))
+            .order_by(KBEntryRow.entry_id, KBEntryRow.locale))
+    if locale:
+        stmt = stmt.where(KBEntryRow.locale == locale)
+    return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
+
+
+async def count_ids(session: AsyncSession, locale: str | None) -> int:
+    """How many distinct entries (of ``locale`` if given)."""
+    stmt = select(func.count(func.distinct(KBEntryRow.entry_id)))
+    if locale:
+        stmt = stmt.where(KBEntryRow.locale == locale)
+    return int(await session.scalar(stmt) or 0)
+
+
 async def count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(KBEntryRow)) or 0)
 

@@ -6,6 +6,7 @@ and the save-all-or-nothing editor without a browser.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -275,3 +276,33 @@ async def test_the_editor_stores_hostile_text_cleaned(srv: Running) -> None:
         entry = await kb_repo.get(session, "hostile_ui", "en")
     assert entry is not None and entry.question == "Nul\ufffd in a question?"
     assert entry.answer == "Answer \ufffd with \x1b escape" and entry.phrasings[0] == "one\ufffd"
+
+
+async def test_the_kb_list_pages_through_every_entry_once(
+    srv: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list loaded and rendered the whole KB on every view (3,000 entries held the event
+    loop ~0.2 s); it now shows a page and links the next. Hostile `after` values start at the
+    top instead of failing."""
+    from handlers.faq import web as faq_web
+
+    monkeypatch.setattr(faq_web, "LIST_PAGE", 4)
+    async with srv.core.sessions() as session:
+        expected = sorted({e.id for e in await kb_repo.list_entries(session)})
+    assert len(expected) > 8
+    seen: list[str] = []
+    async with browser_session(srv.url) as http:
+        await login(http, "bob")
+        url: str | None = "/admin/kb"
+        while url:
+            async with http.get(url) as resp:
+                html = await resp.text()
+                assert resp.status == 200
+            seen += re.findall(r'<td><a href="/admin/kb/e/([^"]+)">', html)
+            found = re.search(r'<a href="([^"]+)" rel="next">', html)
+            url = found.group(1).replace("&amp;", "&") if found else None
+        assert f"{len(expected)} entries, 4 shown" in (await (await http.get("/admin/kb")).text())
+        for hostile in ("\ud800", "\x00", "z" * 5000):
+            async with http.get("/admin/kb", params={"after": hostile}) as resp:
+                assert resp.status == 200
+    assert seen == expected
