@@ -69,8 +69,8 @@ async def list_entries(request: web.Request) -> web.Response:
                                                  limit=limit + 1)
     else:
         entries = await search(request.app[CORE], locale=locale, tag=tag, q=q)
-        if after is not None:
-            entries = [e for e in entries if key is not None and e.key > key]
+        if key is not None:
+            entries = [e for e in entries if e.key > key]
     chunk = entries[:limit]
     more = len(entries) > limit
     return page([kb_ops.entry_json(e) for e in chunk], list(chunk[-1].key) if more else None)
@@ -78,21 +78,12 @@ async def list_entries(request: web.Request) -> web.Response:
 
 def _entry_key(after: list[Any] | None) -> tuple[str, str] | None:
     """The (id, locale) a page cursor holds; a forged one is a 400, never a database error
-    (a lone surrogate in it cannot even be sent to PostgreSQL)."""
+    (``isprintable`` is false for a NUL and a lone surrogate, which PostgreSQL cannot take)."""
     if after is None:
         return None
-    if (len(after) != 2 or not all(isinstance(k, str) for k in after)
-            or not all(k.isprintable() and _encodable(k) for k in after)):
+    if len(after) != 2 or not all(isinstance(k, str) and k.isprintable() for k in after):
         raise ApiError(400, "invalid_parameter", "cursor is not one this API gave out", "cursor")
     return after[0], after[1]
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _entry_from(body: dict[str, Any], entry_id: str | None = None,

@@ -116,12 +116,9 @@ def _grouped(entries: list[KBEntry]) -> dict[str, list[KBEntry]]:
 
 
 def _after(raw: str) -> str | None:
-    """The id a page starts after; anything a database could not take starts at the top."""
+    """The id a page starts after; anything a database could not take (``isprintable`` is
+    false for a NUL and a lone surrogate) starts at the top."""
     text = raw.strip()[:200]
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
     return text if text and text.isprintable() else None
 
 
