@@ -62,13 +62,11 @@ def _parse_line(line: str, number: int) -> EvalQuery:
 def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
     """Run every query through ``matcher`` and summarise accuracy, abstention and latency.
 
-    Latency is each query's own match, after the matcher's one-time warm-up where it has one
-    (the fused tiers load their encoder): before, the first unsure question of a run carried
-    the encoder's load, 0.2-0.7 s, into the p99 and the mean of a small set.
+    Latency is each query's own match, after the matcher's one-time warm-up (the fused tiers
+    load their encoder there): before, the first unsure question of a run carried the
+    encoder's load, 0.2-0.7 s, into the p99 and the mean of a small set.
     """
-    warm_up = getattr(matcher, "warm_up", None)
-    if callable(warm_up):
-        warm_up()
+    matcher.warm_up()
     latencies: list[float] = []
     in_scope = correct = top1 = answered = answered_right = oos = oos_abstained = 0
     suggested = suggested_right = 0

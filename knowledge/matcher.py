@@ -90,6 +90,9 @@ class Matcher(Protocol):
 
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult: ...
 
+    def warm_up(self) -> None:
+        """Load now what the first query would load (`kb eval` times queries after this)."""
+
 
 def calibrate(
     best: float,
@@ -167,6 +170,9 @@ class LexicalMatcher:
         if vectors is not None:
             scores = scores + vectors.fused(fixed)
         return fixed, scores
+
+    def warm_up(self) -> None:
+        """Nothing to load: the words' index and the static vectors come with the matcher."""
 
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         fallback: tuple[Candidate, ...] = ()

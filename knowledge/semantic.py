@@ -209,9 +209,8 @@ class SemanticMatcher(LexicalMatcher):
     def warm_up(self) -> None:
         """The other locales' matcher loads its encoder (see FusedMatcher.warm_up); this one's
         own is loaded already: the build embedded the KB with it."""
-        warm_up = getattr(self._others, "warm_up", None)
-        if callable(warm_up):
-            warm_up()
+        if self._others is not None:
+            self._others.warm_up()
 
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         if self._others is not None and locale in self._other_locales:

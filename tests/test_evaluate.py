@@ -21,6 +21,9 @@ class ScriptedMatcher:
     def __init__(self, table: dict[str, tuple[str | None, bool]]) -> None:
         self._table = table
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
         best, confident = self._table[text]
         candidates = (Candidate(best, locale, 0.9 if confident else 0.2),) if best else ()
