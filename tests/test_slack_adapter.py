@@ -211,7 +211,7 @@ async def test_hung_slack_call_is_retried_once_and_order_kept(core: Core, fake: 
     the thread reply behind it waits its turn, each appears once."""
     core.registry.add(_adapter(core, fake, timeout=1))
     ticket = await _ticket(core)
-    fake.hang_next("chat.postMessage", 2.5)
+    fake.hang_next("chat.postMessage", 30)
     async with core.sessions.begin() as session:
         enqueue(session, _msg("root", ticket, "root"), order_key=f"ticket:{ticket}")
         enqueue(session, _msg("thread", ticket, "second"), order_key=f"ticket:{ticket}")

@@ -13,7 +13,6 @@ slash-command requests like Slack sends them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -25,6 +24,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
+from tests.fakes.hang import client_gone
 
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
@@ -71,8 +72,8 @@ class FakeSlack:
         self.failures[method].append(Failure(error, status, retry_after))
 
     def hang_next(self, method: str, seconds: float) -> None:
-        """The next call waits ``seconds`` first; if the client gave up by then it is dropped
-        unserved (it never reached Slack), else it is served late."""
+        """The next call is held until the client gives up, at most ``seconds``: then it is
+        dropped unserved (it never reached Slack); if the client still waits, it is served late."""
         self.failures[method].append(Failure("hang", retry_after=seconds))
 
     # -- reading state -------------------------------------------------------------------
@@ -98,8 +99,8 @@ class FakeSlack:
                 params.update({k: v for k, v in (await request.post()).items()})
         self.calls.append((method, params))
         if self.failures[method] and self.failures[method][0].error == "hang":
-            await asyncio.sleep(self.failures[method].popleft().retry_after or 0)
-            if request.transport is None or request.transport.is_closing():
+            held = self.failures[method].popleft().retry_after or 0
+            if await client_gone(request, held):
                 self.dropped += 1
                 return web.Response(status=504)
         if self.failures[method]:

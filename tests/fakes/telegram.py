@@ -27,6 +27,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.hang import client_gone
+
 BOT_ID = 700001
 BOT_USERNAME = "shop_support_bot"
 MAX_TEXT = 4096
@@ -67,10 +69,11 @@ class FakeTelegram:
         self.confirmed = 0
         self.send_delay = 0.0
         # Fault injection for every call of a method: ``chaos(method)`` returns None (serve it),
-        # "5xx", "429" or "hang" (wait ``hang_seconds`` first; if the client gave up by then,
-        # the call is dropped unserved, as if it never reached Telegram). ``faults`` counts them.
+        # "5xx", "429" or "hang" (hold the call until the client gives up, at most
+        # ``hang_seconds``: a call whose client gave up is dropped unserved, as if it never
+        # reached Telegram; one still wanted then is served late). ``faults`` counts them.
         self.chaos: Any = None
-        self.hang_seconds = 3.0
+        self.hang_seconds = 30.0
         self.faults: Counter[str] = Counter()
         self.closing = False
         self._failures: dict[str, deque[ApiError]] = defaultdict(deque)
@@ -248,8 +251,7 @@ class FakeTelegram:
             raise ApiError(502, "Bad Gateway")
         if fault == "429":
             raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
-        await asyncio.sleep(self.hang_seconds)
-        gone = request.transport is None or request.transport.is_closing()
+        gone = await client_gone(request, self.hang_seconds)
         self.faults["dropped" if gone else "late"] += 1
         return gone
 
@@ -396,3 +398,4 @@ def _error(exc: ApiError) -> web.Response:
     if exc.parameters:
         body["parameters"] = exc.parameters
     return web.json_response(body, status=exc.status)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -31,6 +32,12 @@ from bot.core import Core
 __all__ = ["TelegramRuntime", "build_bot", "setup"]
 
 log = logging.getLogger("crmbot.telegram")
+
+# PTB 22.2+ warns on every read of an int-typed duration (RetryAfter.retry_after is read when
+# the exception is built) unless PTB_TIMEDELTA opts in to datetime.timedelta values. Without
+# the opt-in a warnings filter of "error" turns every 429 into a crash of the send instead of
+# a retry after Telegram's delay; the adapter reads both types (``adapter._seconds``).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 MAX_START_BACKOFF = 60.0
 TOKEN_CHECK_SECONDS = 10.0
