@@ -7,9 +7,12 @@ arithmetic, not a copy of the program's output.
 from __future__ import annotations
 
 import base64
+import importlib.abc
 import io
 import json
 import re
+import sys
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,27 @@ PREVIOUS = {
     "feedback_count": 1, "feedback_rating": 1.0, "unanswered": 1, "broadcast_reach": 0,
     "broadcast_optouts": 1,
 }
+
+
+async def test_gap_clustering_is_imported_off_the_event_loop(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scikit-learn and SciPy take 1-2 s to import: the first report of a process imported
+    them on the event loop and held every conversation that long (/healthz answered 1.2 s
+    late). The import, like the clustering, belongs to the worker thread."""
+    threads: list[int] = []
+
+    class Spy(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+            if name == "handlers.reports.gaps":
+                threads.append(threading.get_ident())
+
+    monkeypatch.delitem(sys.modules, "handlers.reports.gaps")
+    monkeypatch.setattr(sys, "meta_path", [Spy(), *sys.meta_path])
+    report = await _report(engine)
+    assert threads, "the report imported the clustering module"
+    assert threading.get_ident() not in threads, "imported on the event loop's thread"
+    assert any(t.name == "gaps" and t.rows for t in report.tables)
 
 
 async def test_headline_figures(report: Report) -> None:

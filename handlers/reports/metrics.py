@@ -172,11 +172,18 @@ async def _start_gaps(session: AsyncSession, period: Period,
     """
     if not options.gaps:
         return None
-    from handlers.reports.gaps import gaps_table
-
     sample = await q.unanswered_sample(session, period, GAP_SAMPLE)
     sample += await q.unmatched_searches(session, period, GAP_SAMPLE - len(sample))
-    return asyncio.ensure_future(asyncio.to_thread(gaps_table, sample))
+    return asyncio.ensure_future(asyncio.to_thread(_gaps_table, sample))
+
+
+def _gaps_table(sample: list[tuple[str, str]]) -> Table:
+    """Import the clustering here, in the worker thread: scikit-learn and SciPy take 1-2 s to
+    import, and the first report of a process imported them on the event loop (every
+    conversation, /healthz included, waited that long)."""
+    from handlers.reports.gaps import gaps_table
+
+    return gaps_table(sample)
 
 
 def _period_figures(period: Period, options: Options, conv: deflection.Figures,
