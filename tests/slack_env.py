@@ -105,7 +105,7 @@ class SlackEnv:
         await asyncio.sleep(0.05)
         for cid in await self._conversations():
             await self.core.processor.process_conversation(cid)
-        await self.core.outbox.drain(timeout=5)
+        await self.core.outbox.drain(timeout=20)
 
     async def _conversations(self) -> list[int]:
         async with self.core.sessions() as session:

@@ -466,7 +466,7 @@ async def test_weekly_slack_post(db_url: str, engine: AsyncEngine) -> None:
             items = (await session.scalars(select(OutboxItem).where(
                 OutboxItem.channel == "slack"))).all()
         assert [i.order_key for i in items] == ["report:weekly:2026-03-30"]
-        await core.outbox.drain(timeout=5)
+        await core.outbox.drain(timeout=20)
         posts = fake.roots("C0REPORTS")
         assert len(posts) == 1
         text = posts[0]["text"]
