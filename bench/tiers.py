@@ -11,8 +11,10 @@ English static vectors), ``auto`` (the shipped default: fused with multilingual 
 the ``semantic`` extra (torch) is installed, ``semantic``.
 
 Columns: top-1 of the best guess (in-scope queries), answered alone (share of in-scope) and the
-accuracy of those answers, suggest hit (the right entry among the three offered when not
-answered), OOS recall (out-of-scope queries not answered), cost per query (a wrong answer 4, an
+accuracy of those answers, suggest hit (the right entry among the suggestions the bot offers
+when it does not answer: MatchResult.suggestions), top-3 hit (among the top three candidates,
+offered or not), OOS recall (out-of-scope queries not answered) and how many of those were
+offered suggestions, cost per query (a wrong answer 4, an
 in-scope abstention 1: the cost the per-KB thresholds minimise), match mean / p50 / p99 on this
 machine (after the matcher's warm-up: the encoder's one-time load is not in them),
 and the build time (per-KB calibration included; e5 embeddings are cached within the run).
@@ -76,7 +78,8 @@ def row(name: str, tier: str, entries: Sequence[KBEntry], queries: Sequence[Eval
     answered = 1.0 - r["abstain_rate_in_scope"]
     return (f"| {name} | {tier} | {_pct(r['top1_accuracy'])} | {_pct(answered)} | "
             f"{_pct(r['answered_accuracy'])} | {_pct(r['suggest_hit_rate'])} | "
-            f"{_pct(r['oos_recall'])} | {cost(r, answered):.3f} | "
+            f"{_pct(r['suggest_top3_rate'])} | {_pct(r['oos_recall'])} | "
+            f"{_pct(r['oos_suggest_rate'])} | {cost(r, answered):.3f} | "
             f"{r['latency_ms_mean']:.1f} / {r['latency_ms_p50']:.1f} / {r['latency_ms_p99']:.1f} | "
             f"{build:.1f} |")
 
@@ -101,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiers", default=",".join(TIERS))
     args = parser.parse_args(argv)
     wanted = args.sets.split(",") if args.sets else None
-    print("| set | tier | top-1 | answered alone | answered accuracy | suggest hit | OOS recall "
-          "| cost | match mean / p50 / p99 ms | build s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| set | tier | top-1 | answered alone | answered accuracy | suggest hit | top-3 hit "
+          "| OOS recall | OOS offered suggestions | cost | match mean / p50 / p99 ms | build s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, kb, queries, locale in cases(args.data_dir):
         if wanted and not any(name.startswith(w) for w in wanted):
             continue

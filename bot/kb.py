@@ -24,10 +24,6 @@ from storage import kb as kb_repo
 log = logging.getLogger("crmbot.kb")
 
 
-#: Below the confidence to answer alone, candidates scoring at least this are offered as
-#: suggestions (at most MAX_SUGGESTIONS): by the FAQ handler, "try it" and the help center.
-SUGGEST_MIN = 0.2
-MAX_SUGGESTIONS = 3
 #: How long the message pipeline waits for a knowledge-base rebuild before it goes on with
 #: the matcher it has. An edit is usually live well within it (0.4 s for 10,000 wordings with
 #: the default tier, ~1.5 s with the fused one); a long build (a first build or an import of a

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import Core
-from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from knowledge.entries import KBEntry
+from knowledge.matcher import MAX_SUGGESTIONS
 from storage import admin as admin_repo
 from storage import kb as kb_repo
 from storage import unanswered
@@ -200,7 +200,7 @@ async def explain(core: Core, text: str, locale: str) -> dict[str, object]:
     best = result.best
     if result.confident and best is not None and kb.entry(best.entry_id, locale) is not None:
         outcome = "answer"
-    elif any(c.score >= SUGGEST_MIN for c in result.candidates):
+    elif result.suggestions():
         outcome = "suggest"
     else:
         outcome = "fallback"

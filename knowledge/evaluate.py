@@ -69,7 +69,7 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
     matcher.warm_up()
     latencies: list[float] = []
     in_scope = correct = top1 = answered = answered_right = oos = oos_abstained = 0
-    suggested = suggested_right = 0
+    suggested = suggested_right = top3_right = oos_suggested = 0
     confusions: Counter[tuple[str, str]] = Counter()
     for query in queries:
         started = time.perf_counter()
@@ -79,14 +79,16 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
         if query.expected is None:
             oos += 1
             oos_abstained += got is None
+            oos_suggested += got is None and bool(result.suggestions())
             continue
         in_scope += 1
         if got is not None:
             answered += 1
             answered_right += got == query.expected
-        else:  # the customer is offered the top candidates to choose from
+        else:  # the customer is offered what the FAQ handler offers, if anything
             suggested += 1
-            suggested_right += query.expected in {c.entry_id for c in result.candidates[:3]}
+            suggested_right += query.expected in {c.entry_id for c in result.suggestions()}
+            top3_right += query.expected in {c.entry_id for c in result.candidates[:3]}
         correct += got == query.expected
         guess = result.best.entry_id if result.best else None
         top1 += guess == query.expected
@@ -101,7 +103,9 @@ def evaluate(matcher: Matcher, queries: Sequence[EvalQuery]) -> dict[str, Any]:
         "answered_accuracy": _ratio(answered_right, answered),
         "abstain_rate_in_scope": _ratio(in_scope - answered, in_scope),
         "suggest_hit_rate": _ratio(suggested_right, suggested),
+        "suggest_top3_rate": _ratio(top3_right, suggested),
         "oos_recall": _ratio(oos_abstained, oos),
+        "oos_suggest_rate": _ratio(oos_suggested, oos_abstained),
         "latency_ms_mean": sum(latencies) / len(latencies) if latencies else None,
         "latency_ms_p50": _percentile(latencies, 50),
         "latency_ms_p99": _percentile(latencies, 99),
@@ -140,8 +144,10 @@ def format_report(result: dict[str, Any]) -> str:
         f"top-1 accuracy (best guess):        {pct('top1_accuracy')}",
         f"accuracy of given answers:          {pct('answered_accuracy')}",
         f"in-scope questions not answered:    {pct('abstain_rate_in_scope')}",
-        f"right entry among the suggestions:  {pct('suggest_hit_rate')}",
-        f"out-of-scope questions abstained:   {pct('oos_recall')}",
+        f"right entry among the suggestions:  {pct('suggest_hit_rate')} "
+        f"(among the top three: {pct('suggest_top3_rate')})",
+        f"out-of-scope questions abstained:   {pct('oos_recall')} "
+        f"(offered suggestions: {pct('oos_suggest_rate')})",
         f"latency mean / p50 / p99:           {ms('latency_ms_mean')} / {ms('latency_ms_p50')} / "
         f"{ms('latency_ms_p99')}",
     ]

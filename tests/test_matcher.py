@@ -13,7 +13,7 @@ from bot.config import SAMPLE_KB
 from knowledge.entries import KBEntry
 from knowledge.evaluate import evaluate, load_queries
 from knowledge.formats import load_file
-from knowledge.matcher import DEFAULT_THRESHOLD, Matcher, build_matcher
+from knowledge.matcher import DEFAULT_THRESHOLD, Candidate, Matcher, MatchResult, build_matcher
 
 DATA = Path(__file__).parent / "data"
 
@@ -321,3 +321,19 @@ def test_swedish_compounds_weigh_char_ngrams_more(monkeypatch: pytest.MonkeyPatc
     equal = scores()
     assert weighted[0] > 1.15 * equal[0]
     assert weighted[0] > weighted[1]
+
+
+def test_suggestions_are_the_top_candidates_once_the_best_is_plausible() -> None:
+    """The floor decides whether to suggest at all; it no longer hides the runners-up (on the
+    small shop KBs it hid the right one for a third of the unsure questions)."""
+    def result(*scores: float) -> MatchResult:
+        return MatchResult(tuple(Candidate(f"e{n}", "en", s) for n, s in enumerate(scores)),
+                           confident=False)
+
+    assert [c.entry_id for c in result(0.25, 0.05, 0.011).suggestions()] == ["e0", "e1", "e2"]
+    assert [c.entry_id for c in result(0.25, 0.009, 0.001).suggestions()] == ["e0"]
+    assert [c.entry_id for c in result(0.9, 0.5, 0.4, 0.3).suggestions()] == ["e0", "e1", "e2"]
+    assert [c.entry_id for c in result(0.9, 0.5, 0.4, 0.3).suggestions(4)] == [
+        "e0", "e1", "e2", "e3"]
+    assert result(0.19, 0.18).suggestions() == ()
+    assert result().suggestions() == ()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SAMPLE_KB
-from bot.kb import SUGGEST_MIN, KnowledgeService
+from bot.kb import KnowledgeService
 from knowledge import e5, fusion, store
 from knowledge import matcher as matcher_module
 from knowledge.entries import KBEntry
@@ -33,8 +33,7 @@ def _suggested(matcher: Matcher, locale: str) -> tuple[list[bool], int, int]:
         answered.append(result.confident)
         if query.expected is not None and not result.confident:
             unsure += 1
-            right += query.expected in [c.entry_id for c in result.candidates
-                                        if c.score >= SUGGEST_MIN]
+            right += query.expected in [c.entry_id for c in result.suggestions()]
     return answered, right, unsure
 
 
@@ -56,8 +55,9 @@ def test_fused_answers_what_the_default_answers_and_suggests_better(
     answered_default, right_default, unsure = _suggested(default, locale)
     answered_fused, right_fused, _ = _suggested(fused, locale)
     assert answered_fused == answered_default  # never answers alone where words were unsure
-    # measured 11 -> 28 (sv) and 9 -> 23 (lv) of ~68 unsure questions
+    # measured 12 -> 37 of 69 (sv) and 12 -> 39 of 67 (lv) unsure questions
     assert right_fused >= right_default + 0.15 * unsure, (right_default, right_fused)
+    assert right_fused >= 0.5 * unsure, (right_fused, unsure)
 
 
 def test_a_latvian_paraphrase_without_shared_words_is_suggested(
@@ -66,11 +66,11 @@ def test_a_latvian_paraphrase_without_shared_words_is_suggested(
     default, fused = shops["lv"]
     text = "pārtrauciet sūtīt reklāmas uz manu e-pastu"  # newsletter_unsubscribe
     assert "newsletter_unsubscribe" not in [
-        c.entry_id for c in default.match(text, "lv").candidates if c.score >= SUGGEST_MIN]
+        c.entry_id for c in default.match(text, "lv").suggestions()]
     result = fused.match(text, "lv")
     assert not result.confident and result.best is not None
     assert result.best.entry_id == "newsletter_unsubscribe"
-    assert result.best.score >= SUGGEST_MIN
+    assert result.suggestions()[0] == result.best
 
 
 def test_a_kb_with_many_wordings_per_entry_answers_paraphrases_alone(

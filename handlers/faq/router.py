@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.dispatcher import Router
-from bot.kb import MAX_SUGGESTIONS, SUGGEST_MIN
 from bot.messages import Button
 from handlers.tickets import escalation
-from knowledge.matcher import Candidate
+from knowledge.matcher import MAX_SUGGESTIONS, Candidate
 from storage import unanswered
 
 router = Router("faq", priority=50)
@@ -39,7 +38,7 @@ def answer_entry(ctx: Context, entry_id: str, confidence: float | None) -> bool:
     return True
 
 
-def _suggest(ctx: Context, candidates: list[Candidate]) -> None:
+def _suggest(ctx: Context, candidates: tuple[Candidate, ...]) -> None:
     rows = []
     for cand in candidates:
         entry = ctx.services.kb.entry(cand.entry_id, ctx.locale)
@@ -63,7 +62,7 @@ async def answer(ctx: Context) -> bool:
         return True
     if result.confident and best is not None and answer_entry(ctx, best.entry_id, best.score):
         return True
-    suggestions = [c for c in result.candidates if c.score >= SUGGEST_MIN]
+    suggestions = result.suggestions()
     if not suggestions:
         return False
     unanswered.record(ctx.session, ctx.conversation.id, ctx.text, ctx.locale, "suggested",
@@ -71,7 +70,7 @@ async def answer(ctx: Context) -> bool:
     if escalation.note_abstain(ctx):
         await escalation.escalate(ctx, reason="bot_unsure")
         return True
-    _suggest(ctx, suggestions[:MAX_SUGGESTIONS])
+    _suggest(ctx, suggestions)
     return True
 
 

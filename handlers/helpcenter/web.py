@@ -26,7 +26,6 @@ from sqlalchemy import select
 
 from bot.core import Core
 from bot.i18n import normalise_locale
-from bot.kb import SUGGEST_MIN
 from bot.web.edge import form_fields
 from handlers.helpcenter import render, site, store
 from storage.clean import clean_text
@@ -254,7 +253,7 @@ async def search(request: web.Request) -> web.Response:
         return _redirect(f"/help/{locale}/")
     current = await help_center.current()
     result = await help_center.core.services.kb.amatch(query, locale, limit=SEARCH_LIMIT)
-    results = [a for c in result.candidates if c.score >= SUGGEST_MIN
+    results = [a for c in result.suggestions(SEARCH_LIMIT)
                if (a := current.by_entry_id(locale, c.entry_id))]
     best = result.best
     confident = bool(result.confident and best and results and results[0].entry.id == best.entry_id)
