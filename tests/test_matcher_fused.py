@@ -55,9 +55,9 @@ def test_fused_answers_what_the_default_answers_and_suggests_better(
     answered_default, right_default, unsure = _suggested(default, locale)
     answered_fused, right_fused, _ = _suggested(fused, locale)
     assert answered_fused == answered_default  # never answers alone where words were unsure
-    # measured 12 -> 37 of 69 (sv) and 12 -> 39 of 67 (lv) unsure questions
+    # measured 15 -> 45 of 69 (sv) and 13 -> 49 of 67 (lv) unsure questions
     assert right_fused >= right_default + 0.15 * unsure, (right_default, right_fused)
-    assert right_fused >= 0.5 * unsure, (right_fused, unsure)
+    assert right_fused >= 0.6 * unsure, (right_fused, unsure)
 
 
 def test_a_latvian_paraphrase_without_shared_words_is_suggested(
