@@ -58,6 +58,27 @@ def test_evaluate_hand_computed() -> None:
     assert "50.0 %" in report and "x -> y: 1" in report
 
 
+def test_suggest_hit_rate_counts_only_what_the_bot_offers() -> None:
+    """It counted the right entry among the top three, offered or not: on the small shops
+    72 / 79 % while the customers were shown it for 39 / 33 % of the unsure questions."""
+
+    class Ranked(ScriptedMatcher):
+        def match(self, text: str, locale: str, limit: int = 3) -> MatchResult:
+            scores = {"offered": (0.3, 0.1, 0.05), "too weak": (0.1, 0.05, 0.02),
+                      "runner-up left out": (0.25, 0.005, 0.004)}[text]
+            return MatchResult(tuple(Candidate(e, locale, s) for e, s in
+                                     zip(("a", "b", "c"), scores, strict=True)), False)
+
+    queries = [EvalQuery("offered", "b", "en"), EvalQuery("too weak", "b", "en"),
+               EvalQuery("runner-up left out", "b", "en"), EvalQuery("offered", None, "en"),
+               EvalQuery("too weak", None, "en")]
+    result = evaluate(Ranked({}), queries)
+    assert result["suggest_hit_rate"] == pytest.approx(1 / 3)
+    assert result["suggest_top3_rate"] == pytest.approx(3 / 3)
+    assert result["oos_suggest_rate"] == pytest.approx(1 / 2)
+    assert "among the top three: 100.0 %" in format_report(result)
+
+
 def test_evaluate_without_out_of_scope_queries() -> None:
     result = evaluate(ScriptedMatcher({"a": ("x", True)}), [EvalQuery("a", "x", "en")])
     assert result["oos_recall"] is None
