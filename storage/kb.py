@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.entries import KBEntry
@@ -93,6 +93,38 @@ async def entries_of(
     if locale:
         stmt = stmt.where(KBEntryRow.locale == locale)
     return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
+
+
+#: What a text search reads of an entry: id, locale, question, answer, phrasings and tags, the
+#: last two as their stored JSON text.
+SearchRow = tuple[str, str, str, str, str, str]
+
+
+async def search_rows(session: AsyncSession, locale: str | None) -> list[SearchRow]:
+    """The searchable text of every entry, by (id, locale), as plain strings.
+
+    Loading ORM rows and converting them to entries for a search took ~45-90 ms of the event
+    loop at 3,000 entries; plain columns with the JSON left undecoded ~15 ms (the caller
+    decodes and filters in a worker thread, then loads the page it shows).
+    """
+    stmt = (select(KBEntryRow.entry_id, KBEntryRow.locale, KBEntryRow.question,
+                   KBEntryRow.answer, cast(KBEntryRow.phrasings, Text),
+                   cast(KBEntryRow.tags, Text))
+            .order_by(KBEntryRow.entry_id, KBEntryRow.locale))
+    if locale:
+        stmt = stmt.where(KBEntryRow.locale == locale)
+    return [(entry_id, loc, question, answer, phrasings, tags) for entry_id, loc, question,
+            answer, phrasings, tags in (await session.execute(stmt)).all()]
+
+
+async def entries_at(session: AsyncSession, keys: list[tuple[str, str]]) -> list[KBEntry]:
+    """The entries at these (id, locale) keys, in the order given (a missing one is left out)."""
+    if not keys:
+        return []
+    ids = sorted({entry_id for entry_id, _ in keys})
+    rows = (await session.scalars(select(KBEntryRow).where(KBEntryRow.entry_id.in_(ids)))).all()
+    found = {(r.entry_id, r.locale): r for r in rows}
+    return [row_to_entry(found[k]) for k in keys if k in found]
 
 
 async def count_ids(session: AsyncSession, locale: str | None) -> int:

@@ -11,6 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from bot.api.base import registry
+from knowledge.entries import KBEntry
 from knowledge.formats import FORMATS, loads
 from knowledge.matcher import MatchResult
 from storage import kb as kb_repo
@@ -192,6 +193,54 @@ async def test_kb_pagination_filters_and_search(srv: Running) -> None:
             async with http.get("/api/v1/kb/entries", params=bad) as resp:
                 err = (await resp.json())["error"]
                 assert resp.status == 400 and err["field"] in bad, err
+
+
+async def test_kb_search_pages_folds_case_and_filters_off_the_event_loop(
+    srv: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search reads plain text columns and filters them in a worker thread, then loads only
+    the page (it loaded and converted every entry on the event loop): same rule as before,
+    non-ASCII text in phrasings and tags included, every hit once across pages."""
+    from handlers.faq import api as faq_api
+
+    latvian = KBEntry(id="zz_parcel", locale="lv", question="Kur ir paka?",
+                      phrasings=("Kur ir mans ZEBRAS SŪTĪJUMS?",), answer="Skatiet saiti.",
+                      tags=("Zebru-piegāde",))
+    async with srv.core.sessions.begin() as session:
+        await kb_repo.upsert(session, latvian, "test")
+    threads: list[int] = []
+    real = faq_api._filter_rows
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(faq_api, "_filter_rows", recorded)
+    async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.agent)) as http:
+        for params in ({"q": "zebras sūtījums"}, {"q": "ZEBRU-PIEGĀDE"},
+                       {"tag": "Zebru-piegāde"},
+                       {"q": "paka", "tag": "Zebru-piegāde", "locale": "lv"}):
+            async with http.get("/api/v1/kb/entries", params=params) as resp:
+                ids = [e["id"] for e in (await resp.json())["items"]]
+                assert ids == ["zz_parcel"], (params, ids)
+        async with http.get("/api/v1/kb/entries", params={"tag": "zebru-piegāde"}) as resp:
+            assert (await resp.json())["items"] == [], "tags match exactly"
+        async with srv.core.sessions() as session:
+            every = await kb_repo.list_entries(session)
+        expected = sorted(e.key for e in every if "e" in " ".join(
+            (e.id, e.question, e.answer, *e.phrasings, *e.tags)).casefold())
+        seen: list[tuple[str, str]] = []
+        cursor = None
+        while True:
+            params = {"q": "E", "limit": "7", **({"cursor": cursor} if cursor else {})}
+            async with http.get("/api/v1/kb/entries", params=params) as resp:
+                page = await resp.json()
+            seen += [(e["id"], e["locale"]) for e in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    assert len(expected) > 20 and seen == expected
+    assert threads and threading.get_ident() not in threads, "filtered on the event loop"
 
 
 async def test_import_export_all_formats_and_all_or_nothing(srv: Running) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.messages import InboundMessage
@@ -288,12 +289,14 @@ async def test_the_kb_list_pages_through_every_entry_once(
 
     monkeypatch.setattr(faq_web, "LIST_PAGE", 4)
     async with srv.core.sessions() as session:
-        expected = sorted({e.id for e in await kb_repo.list_entries(session)})
-    assert len(expected) > 8
-    seen: list[str] = []
-    async with browser_session(srv.url) as http:
-        await login(http, "bob")
-        url: str | None = "/admin/kb"
+        entries = await kb_repo.list_entries(session)
+    expected = sorted({e.id for e in entries})
+    found_sv = sorted({e.id for e in entries if e.locale == "sv" and "ä" in " ".join(
+        (e.id, e.question, e.answer, *e.phrasings, *e.tags)).casefold()})
+    assert len(expected) > 8 and len(found_sv) > 8
+
+    async def walk(http: aiohttp.ClientSession, url: str | None) -> list[str]:
+        seen: list[str] = []
         while url:
             async with http.get(url) as resp:
                 html = await resp.text()
@@ -301,8 +304,16 @@ async def test_the_kb_list_pages_through_every_entry_once(
             seen += re.findall(r'<td><a href="/admin/kb/e/([^"]+)">', html)
             found = re.search(r'<a href="([^"]+)" rel="next">', html)
             url = found.group(1).replace("&amp;", "&") if found else None
+        return seen
+
+    async with browser_session(srv.url) as http:
+        await login(http, "bob")
+        assert await walk(http, "/admin/kb") == expected
         assert f"{len(expected)} entries, 4 shown" in (await (await http.get("/admin/kb")).text())
+        # a search pages the same way (the hits read as text and filtered in a worker thread)
+        assert await walk(http, "/admin/kb?q=%C3%84&locale=sv") == found_sv
+        async with http.get("/admin/kb", params={"q": "Ä", "locale": "sv"}) as resp:
+            assert f"{len(found_sv)} entries, 4 shown" in await resp.text()
         for hostile in ("\ud800", "\x00", "z" * 5000):
             async with http.get("/admin/kb", params={"after": hostile}) as resp:
                 assert resp.status == 200
-    assert seen == expected

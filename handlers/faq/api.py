@@ -8,6 +8,8 @@ answers 409 and writes nothing, so two admins cannot silently overwrite each oth
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -40,20 +42,44 @@ CONTENT_TYPES = {"yaml": "application/yaml", "json": "application/json",
                  "jsonl": "application/jsonl", "csv": "text/csv"}
 
 
-def _matches(entry: KBEntry, q: str, tag: str | None) -> bool:
-    if tag and tag not in entry.tags:
+def _found(q: str, tag: str | None, texts: Iterable[str], tags: Sequence[str]) -> bool:
+    """The search's one rule: carries ``tag`` (if given) and contains ``q`` in any of its
+    texts or tags, case-folded (filtered in Python: JSON lists differ by backend)."""
+    if tag and tag not in tags:
         return False
-    if not q:
-        return True
-    hay = " ".join((entry.id, entry.question, entry.answer, *entry.phrasings, *entry.tags))
-    return q.casefold() in hay.casefold()
+    return not q or q.casefold() in " ".join((*texts, *tags)).casefold()
 
 
 async def search(core: Any, *, locale: str | None, tag: str | None, q: str) -> list[KBEntry]:
-    """Entries filtered in Python: the KB is small (thousands) and JSON lists differ by backend."""
+    """Every entry a search finds (the export's filter: it writes them all anyway)."""
     async with core.sessions() as session:
         entries = await kb_repo.list_entries(session, locale=locale)
-    return [e for e in entries if _matches(e, q, tag)]
+    return [e for e in entries if _found(q, tag, (e.id, e.question, e.answer, *e.phrasings),
+                                         e.tags)]
+
+
+async def matching_keys(core: Any, *, locale: str | None, tag: str | None,
+                        q: str) -> list[tuple[str, str]]:
+    """(id, locale) of every entry a search finds, sorted: the text is read as plain columns
+    and decoded and filtered in a worker thread, so that only the page shown is loaded as
+    entries (a search of 3,000 entries held the event loop ~0.1-0.15 s)."""
+    async with core.sessions() as session:
+        rows = await kb_repo.search_rows(session, locale)
+    return await asyncio.to_thread(_filter_rows, rows, q, tag)
+
+
+def _filter_rows(rows: list[kb_repo.SearchRow], q: str,
+                 tag: str | None) -> list[tuple[str, str]]:
+    return sorted((entry_id, locale) for entry_id, locale, question, answer, phrasings, tags
+                  in rows
+                  if _found(q, tag, (entry_id, question, answer, *_strings(phrasings)),
+                            _strings(tags)))
+
+
+def _strings(raw: str | None) -> tuple[str, ...]:
+    """A stored JSON list of strings (phrasings, tags) from its text."""
+    value = json.loads(raw) if raw else None
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 async def list_entries(request: web.Request) -> web.Response:
@@ -68,9 +94,10 @@ async def list_entries(request: web.Request) -> web.Response:
             entries = await kb_repo.list_entries(session, locale=locale, after=key,
                                                  limit=limit + 1)
     else:
-        entries = await search(request.app[CORE], locale=locale, tag=tag, q=q)
-        if key is not None:
-            entries = [e for e in entries if e.key > key]
+        keys = await matching_keys(request.app[CORE], locale=locale, tag=tag, q=q)
+        keys = [k for k in keys if key is None or k > key][:limit + 1]
+        async with request.app[CORE].sessions() as session:
+            entries = await kb_repo.entries_at(session, keys)
     chunk = entries[:limit]
     more = len(entries) > limit
     return page([kb_ops.entry_json(e) for e in chunk], list(chunk[-1].key) if more else None)

@@ -83,8 +83,7 @@ async def kb_list(request: web.Request) -> web.Response:
     tag = request.query.get("tag") or None
     after = _after(request.query.get("after", ""))
     if q or tag:
-        ids, grouped = await _searched(request, locale, tag, q, after)
-        total = len(grouped)
+        ids, grouped, total = await _searched(request, locale, tag, q, after)
     else:
         async with request.app[CORE].sessions() as session:
             ids = await kb_repo.entry_ids_page(session, locale=locale, after=after,
@@ -100,12 +99,19 @@ async def kb_list(request: web.Request) -> web.Response:
                   next_url=f"/admin/kb?{urlencode(more)}" if more else "")
 
 
-async def _searched(request: web.Request, locale: str | None, tag: str | None, q: str,
-                    after: str | None) -> tuple[list[str], dict[str, list[KBEntry]]]:
-    from handlers.faq.api import search
+async def _searched(
+    request: web.Request, locale: str | None, tag: str | None, q: str, after: str | None
+) -> tuple[list[str], dict[str, list[KBEntry]], int]:
+    """Entry ids found after ``after``, the page's found versions, and how many ids in all."""
+    from handlers.faq.api import matching_keys
 
-    grouped = _grouped(await search(request.app[CORE], locale=locale, tag=tag, q=q))
-    return [i for i in grouped if after is None or i > after], grouped
+    keys = await matching_keys(request.app[CORE], locale=locale, tag=tag, q=q)
+    every = list(dict.fromkeys(entry_id for entry_id, _ in keys))
+    ids = [i for i in every if after is None or i > after]
+    shown = set(ids[:LIST_PAGE])
+    async with request.app[CORE].sessions() as session:
+        found = await kb_repo.entries_at(session, [k for k in keys if k[0] in shown])
+    return ids, _grouped(found), len(every)
 
 
 def _grouped(entries: list[KBEntry]) -> dict[str, list[KBEntry]]:
