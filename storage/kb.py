@@ -6,6 +6,7 @@ process notices that its matcher is stale (no restart, no cross-process messagin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Text, and_, cast, delete, func, or_, select, update
@@ -95,26 +96,40 @@ async def entries_of(
     return [row_to_entry(r) for r in (await session.scalars(stmt)).all()]
 
 
-#: What a text search reads of an entry: id, locale, question, answer, phrasings and tags, the
-#: last two as their stored JSON text.
-SearchRow = tuple[str, str, str, str, str, str]
+#: An entry as plain columns: id, locale, question, answer, phrasings and tags (their stored
+#: JSON text), enabled, public.
+PlainRow = tuple[str, str, str, str, str | None, str | None, bool, bool]
 
 
-async def search_rows(session: AsyncSession, locale: str | None) -> list[SearchRow]:
-    """The searchable text of every entry, by (id, locale), as plain strings.
+async def plain_rows(session: AsyncSession, locale: str | None) -> list[PlainRow]:
+    """Every entry (of ``locale`` if given) by (id, locale), as plain columns.
 
-    Loading ORM rows and converting them to entries for a search took ~45-90 ms of the event
-    loop at 3,000 entries; plain columns with the JSON left undecoded ~15 ms (the caller
-    decodes and filters in a worker thread, then loads the page it shows).
+    For the readers of a whole KB that serve one request (a search, an export): loading ORM
+    rows and converting them to entries took ~45-90 ms of the event loop at 3,000 entries;
+    plain columns with the JSON left undecoded ~15 ms, and the caller decodes them in a
+    worker thread (:func:`entry_of`, :func:`strings`).
     """
     stmt = (select(KBEntryRow.entry_id, KBEntryRow.locale, KBEntryRow.question,
                    KBEntryRow.answer, cast(KBEntryRow.phrasings, Text),
-                   cast(KBEntryRow.tags, Text))
+                   cast(KBEntryRow.tags, Text), KBEntryRow.enabled, KBEntryRow.public)
             .order_by(KBEntryRow.entry_id, KBEntryRow.locale))
     if locale:
         stmt = stmt.where(KBEntryRow.locale == locale)
-    return [(entry_id, loc, question, answer, phrasings, tags) for entry_id, loc, question,
-            answer, phrasings, tags in (await session.execute(stmt)).all()]
+    return [(entry_id, loc, question, answer, phrasings, tags, enabled, public)
+            for entry_id, loc, question, answer, phrasings, tags, enabled, public
+            in (await session.execute(stmt)).all()]
+
+
+def strings(raw: str | None) -> tuple[str, ...]:
+    """A stored JSON list of strings (phrasings, tags) from its text."""
+    value = json.loads(raw) if raw else None
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def entry_of(row: PlainRow) -> KBEntry:
+    entry_id, locale, question, answer, phrasings, tags, enabled, public = row
+    return KBEntry(id=entry_id, locale=locale, question=question, phrasings=strings(phrasings),
+                   answer=answer, tags=strings(tags), enabled=enabled, public=public)
 
 
 async def entries_at(session: AsyncSession, keys: list[tuple[str, str]]) -> list[KBEntry]:

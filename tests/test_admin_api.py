@@ -253,6 +253,15 @@ async def test_import_export_all_formats_and_all_or_nothing(srv: Running) -> Non
                                  data=text.encode()) as resp:
                 stats = await resp.json()
                 assert resp.status == 200 and stats["unchanged"] >= 30, stats
+        async with srv.core.sessions() as session:
+            every = await kb_repo.list_entries(session)
+        async with http.get("/api/v1/kb/export", params={"format": "json"}) as resp:
+            assert loads(await resp.text(), "json") == every  # flags, tags, phrasings: all
+        tag = next(t for e in every if e.locale == "sv" for t in e.tags)
+        async with http.get("/api/v1/kb/export",
+                            params={"format": "jsonl", "tag": tag, "locale": "sv"}) as resp:
+            picked = [e for e in every if e.locale == "sv" and tag in e.tags]
+            assert picked and loads(await resp.text(), "jsonl") == picked
         bad = ('{"id": "new_one", "locale": "en", "question": "new?", "answer": "fine"}\n'
                '{"id": "bad", "locale": "en", "answer": ""}\n')
         async with http.post("/api/v1/kb/import", params={"format": "jsonl"},
