@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from bot import heap
 from bot.compose import build_core
 from bot.config import Settings
 from bot.core import Core
@@ -130,6 +131,10 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """Serve until SIGINT/SIGTERM in this process."""
     configure_logging(settings)
     app = build_app(settings)
+    # Long-lived objects leave the collector's full passes (bot/heap.py): after start-up (the
+    # KB, the language models) and after every KB swap.
+    app[CORE].services.kb.settle_heap = True
+    app.on_startup.append(_settle_heap)
     log.info("crmbot listening on http://%s:%s", settings.http_host, settings.http_port)
     from bot.web.edge import ACCESS_LOGGER
 
@@ -137,6 +142,11 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         app, host=settings.http_host, port=settings.http_port, print=None, reuse_port=reuse_port,
         access_log_class=ACCESS_LOGGER,
     )
+
+
+async def _settle_heap(app: web.Application) -> None:
+    """The last start-up step (after every cleanup context's start)."""
+    heap.settle()
 
 
 def run(settings: Settings, workers: int = 1) -> None:
