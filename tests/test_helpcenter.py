@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -256,3 +258,32 @@ async def test_every_page_answers_in_every_language(
         assert status == 200 and root.tag == "{http://www.w3.org/2005/Atom}feed"
         assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == locale
         assert root.findtext("{http://www.w3.org/2005/Atom}updated")
+
+
+async def test_the_site_the_home_page_and_the_sitemap_are_built_off_the_event_loop(
+    site: tuple[Served, aiohttp.ClientSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 3,000 entries the site's build and the home page held every conversation ~0.1 s
+    once per KB revision (and the home again every few minutes); the sitemap grows with the
+    KB the same way."""
+    from handlers.helpcenter import render as help_render
+    from handlers.helpcenter import site as help_site
+    from handlers.helpcenter import web as help_web
+
+    threads: list[str] = []
+
+    def recorded(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            threads.append(f"{name}@{threading.get_ident()}")
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(help_site, "build", recorded("site", help_site.build))
+    monkeypatch.setattr(help_render, "sitemap", recorded("sitemap", help_render.sitemap))
+    monkeypatch.setattr(help_web.HelpCenter, "page", recorded("page", help_web.HelpCenter.page))
+    for path in ("/help/en/", "/help/sitemap.xml"):
+        status, body, _ = await get(site, path)
+        assert status == 200 and body
+    names = [t.split("@")[0] for t in threads]
+    assert {"site", "page", "sitemap"} <= set(names), names
+    assert f"@{threading.get_ident()}" not in {t[t.index("@"):] for t in threads}
