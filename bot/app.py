@@ -133,7 +133,7 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     app = build_app(settings)
     # Long-lived objects leave the collector's full passes (bot/heap.py): after start-up (the
     # KB, the language models) and after every KB swap.
-    app[CORE].services.kb.settle_heap = True
+    heap.serving()
     app.on_startup.append(_settle_heap)
     log.info("crmbot listening on http://%s:%s", settings.http_host, settings.http_port)
     from bot.web.edge import ACCESS_LOGGER

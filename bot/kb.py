@@ -63,19 +63,11 @@ class KnowledgeService:
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
         self._upgrade: asyncio.Task[None] | None = None
-        #: Freeze the heap after each swap (bot/heap.py). Set by the server (``serve``), not
-        #: by default: a test process or ``crmbot chat`` has no event loop to keep free and
-        #: would pay a full collection per KB load.
-        self.settle_heap = False
 
     @property
     def revision(self) -> int:
         return self._revision
 
-    def _settle(self) -> None:
-        """After a matcher swap (a full collection: ~50-100 ms once per KB revision)."""
-        if self.settle_heap:
-            heap.settle()
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
         """Reload when the stored revision differs from ours (checked at most once a second)."""
@@ -139,7 +131,7 @@ class KnowledgeService:
         self._matcher, self._revision = matcher, revision
         del matcher
         metrics.KB_REVISION.set(revision)
-        self._settle()
+        heap.swapped()
         log.info(
             "knowledge base revision %s loaded: %d entries in %.0f ms%s",
             revision, len(entries), (time.perf_counter() - started) * 1000,
@@ -183,7 +175,7 @@ class KnowledgeService:
                 log.info("knowledge base revision %s: the %s matcher is live after %.0f s",
                          revision, self._kind, time.perf_counter() - started)
         del matcher
-        self._settle()
+        heap.swapped()
         # The default tier's matcher is garbage now: give its pages back to the system.
         await asyncio.to_thread(store.release_memory)
 

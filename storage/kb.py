@@ -127,6 +127,7 @@ def strings(raw: str | None) -> tuple[str, ...]:
 
 
 def entry_of(row: PlainRow) -> KBEntry:
+    """The entry of a plain row (pydantic validates it: worth a worker thread in bulk)."""
     entry_id, locale, question, answer, phrasings, tags, enabled, public = row
     return KBEntry(id=entry_id, locale=locale, question=question, phrasings=strings(phrasings),
                    answer=answer, tags=strings(tags), enabled=enabled, public=public)

@@ -21,22 +21,25 @@ class Node:
 
 
 @pytest.fixture(autouse=True)
-def thawed() -> Iterator[None]:
-    """Leave the test process's collector as it was found."""
+def thawed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Leave the test process's collector (and bot.heap) as they were found."""
+    monkeypatch.setattr(heap, "_serving", False)
+    monkeypatch.setattr(heap, "_loaded", set())
     yield
     gc.unfreeze()
 
 
-def test_settle_freezes_what_lives_and_frees_cycles_that_died() -> None:
-    node = Node()
-    alive = weakref.ref(node)
+def test_settle_collects_what_died_and_freezes_what_lives() -> None:
+    dead, alive = Node(), Node()
+    gone = weakref.ref(dead)
+    del dead
     heap.settle()
+    assert gone() is None, "garbage cycles are collected before the freeze"
     assert gc.get_freeze_count() > 0
-    del node
+    kept = weakref.ref(alive)
+    del alive
     gc.collect()
-    assert alive() is not None, "a frozen cycle is out of the collector's reach"
-    heap.settle()  # what a KB swap does: unfreeze, collect, freeze again
-    assert alive() is None
+    assert kept() is not None, "a frozen cycle is out of the collector's reach (the trade-off)"
 
 
 async def test_the_server_settles_after_each_kb_swap() -> None:
@@ -44,10 +47,25 @@ async def test_the_server_settles_after_each_kb_swap() -> None:
                     phrasings=("opening hours",), answer="9-17.")
     kb = KnowledgeService("en")
     await kb._load([entry], 1)
-    assert gc.get_freeze_count() == 0, "not settled unless the server asks for it"
-    kb.settle_heap = True
-    old = weakref.ref(kb._matcher)
+    assert gc.get_freeze_count() == 0, "not settled unless the process is a server"
+    heap.serving()
     await kb._load([entry.model_copy(update={"answer": "9-18."})], 2)
     assert gc.get_freeze_count() > 0
-    assert old() is None, "the replaced matcher is freed"
+    frozen = weakref.ref(kb._matcher)
+    await kb._load([entry.model_copy(update={"answer": "9-19."})], 3)
+    assert frozen() is None, "the replaced matcher is freed, frozen or not: it holds no cycles"
     assert kb.match("opening hours", "en").best is not None
+
+
+def test_a_library_loaded_on_first_use_is_settled_once() -> None:
+    heap.loaded("charts")
+    assert gc.get_freeze_count() == 0, "not settled unless the process is a server"
+    heap.serving()
+    heap.loaded("charts")
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    gc.unfreeze()
+    heap.loaded("charts")
+    assert gc.get_freeze_count() == 0, "once per name and process"
+    heap.loaded("gaps")
+    assert gc.get_freeze_count() > 0

@@ -15,6 +15,7 @@ from tempfile import TemporaryDirectory
 
 from aiohttp import web
 
+from bot import heap
 from bot.api.base import ApiError, ApiRoute, Param, allow, register
 from bot.core import Core
 from bot.keys import CORE
@@ -60,6 +61,7 @@ async def _report(request: web.Request) -> Report:
 
 async def api_report(request: web.Request) -> web.Response:
     report = await _report(request)
+    heap.loaded("report-data")  # scikit-learn (the gaps' clustering) on the first report
     return web.json_response(report.to_json())
 
 
@@ -74,6 +76,8 @@ async def admin_page(request: web.Request) -> web.Response:
         return _page_error(exc)
     locale = _locale(request)
     body = await asyncio.to_thread(render.html, report, locale, _controls(report, locale))
+    # scikit-learn and matplotlib were loaded for the first report: settle once (bot/heap.py)
+    heap.loaded("report-charts")
     body = body.replace("<body>", "<body>\n" + nav_html(request.path, True), 1)
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers=HEADERS)
 
@@ -84,6 +88,7 @@ async def admin_pdf(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _page_error(exc)
     data = await asyncio.to_thread(render.pdf_bytes, report, _locale(request))
+    heap.loaded("report-charts")
     return web.Response(body=data, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="report-{report.period.first_day}.pdf"',
         "Cache-Control": "no-store"})
