@@ -133,6 +133,11 @@ def entry_of(row: PlainRow) -> KBEntry:
                    answer=answer, tags=strings(tags), enabled=enabled, public=public)
 
 
+def entries_from(rows: Iterable[PlainRow]) -> list[KBEntry]:
+    """Entries of plain rows (for a worker thread: ~20 µs each, a KB is thousands)."""
+    return [entry_of(row) for row in rows]
+
+
 async def entries_at(session: AsyncSession, keys: list[tuple[str, str]]) -> list[KBEntry]:
     """The entries at these (id, locale) keys, in the order given (a missing one is left out)."""
     if not keys:

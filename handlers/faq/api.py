@@ -222,7 +222,7 @@ async def export_kb(request: web.Request) -> web.Response:
 
 
 def _export(rows: list[kb_repo.PlainRow], tag: str | None, fmt: str) -> str:
-    entries = [kb_repo.entry_of(row) for row in rows]
+    entries = kb_repo.entries_from(rows)
     return dumps([e for e in entries if not tag or tag in e.tags], fmt)
 
 
