@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.web.edge import RedactingAccessLogger, edge_middleware, redact
@@ -114,6 +114,8 @@ mail_bytes = st.builds(
 
 @settings(max_examples=200)
 @given(mail_bytes | st.binary(max_size=300))
+@example(b"From: \x00@\x00 <a@example.org>\r\nSubject: \r\nMessage-ID: <m@example.org>\r\n"
+         b"Content-Type: text/plain; charset=utf-8\r\n\r\n")
 def test_any_mail_parses_to_storable_text_or_is_malformed(raw: bytes) -> None:
     from bot.channels.email.parse import MalformedMail, parse_mail
 

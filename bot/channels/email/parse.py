@@ -81,7 +81,9 @@ def _parsed(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> ParsedM
     pairs = getaddresses([str(msg.get("From", ""))])
     name, address = pairs[0] if pairs else ("", "")
     address = address.strip().lower()
-    if "@" not in address or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
+    # isprintable: a NUL or another control character is no address (hypothesis found
+    # "From: \x00@\x00 <a@example.org>" parsed to the sender "\x00@\x00")
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address) or not address.isprintable():
         raise MalformedMail("no valid From address")
     ids = MSGID.findall(str(msg.get("Message-ID", "")))
     language = str(msg.get("Content-Language", "") or "").split(",")[0].strip()[:2].lower()
