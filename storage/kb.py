@@ -6,6 +6,7 @@ process notices that its matcher is stale (no restart, no cross-process messagin
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Iterator
 
@@ -16,6 +17,8 @@ from knowledge.entries import KBEntry
 from storage.models import KBEntryRow, KBRevision, KBState, utcnow
 
 STATE_ID = 1
+#: An import lets the event loop run other work after this many entries.
+YIELD_EVERY = 200
 
 
 def row_to_entry(row: KBEntryRow) -> KBEntry:
@@ -244,7 +247,11 @@ async def import_entries(
         rows.update({(r.entry_id, r.locale): r for r in found.all()})
     last = await _last_revisions(session, [e for e in todo if (e.id, e.locale) not in rows])
     stats = {"created": 0, "updated": 0, "unchanged": 0}
-    for entry in todo:
+    for number, entry in enumerate(todo, 1):
+        if number % YIELD_EVERY == 0:
+            # ~0.1 ms an entry of comparing and staging ORM rows: an import of 3,000 held
+            # the event loop (every conversation) ~0.2 s in one piece; now ~20 ms at most
+            await asyncio.sleep(0)
         key = (entry.id, entry.locale)
         row = rows.get(key)
         if row is not None and row_to_entry(row) == entry:
