@@ -7,10 +7,12 @@ import inspect
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,3 +111,24 @@ async def eventually(
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
+
+
+class ThreadLog:
+    """Which thread ran each wrapped call: for tests that work stays off the event loop."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, threading.get_ident()))
+            return real(*args, **kwargs)
+        return call
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def ran_on_this_thread(self) -> bool:
+        """Whether any wrapped call ran on the calling (the event loop's) thread."""
+        return any(thread == threading.get_ident() for _, thread in self.calls)

@@ -18,7 +18,7 @@ from storage import kb as kb_repo
 from storage.models import Customer, Ticket
 from tests.admin_support import BOOTSTRAP, Running, browser_session, login, running
 from tests.conftest import make_settings
-from tests.helpers import eventually
+from tests.helpers import ThreadLog, eventually
 
 ENTRY = {"id": "api_test", "locale": "en", "question": "Can I pay with a llama?",
          "phrasings": ["llama payment"], "answer": "No llamas, sorry.", "tags": ["payments"]}
@@ -445,17 +445,9 @@ async def test_kb_files_are_read_and_written_off_the_event_loop(
     nesting is still refused with 422 from the worker thread."""
     from handlers.faq import api as faq_api
 
-    threads: list[str] = []
-
-    def recorded(name: str, real: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            threads.append(f"{name}@{threading.get_ident()}")
-            return real(*args, **kwargs)
-        return call
-
-    monkeypatch.setattr(faq_api, "loads", recorded("loads", faq_api.loads))
-    monkeypatch.setattr(faq_api, "dumps", recorded("dumps", faq_api.dumps))
-    loop_thread = f"@{threading.get_ident()}"
+    log = ThreadLog()
+    monkeypatch.setattr(faq_api, "loads", log.wrap("loads", faq_api.loads))
+    monkeypatch.setattr(faq_api, "dumps", log.wrap("dumps", faq_api.dumps))
     async with aiohttp.ClientSession(srv.url, headers=srv.h(srv.admin)) as http:
         async with http.get("/api/v1/kb/export", params={"format": "yaml"}) as resp:
             text = await resp.text()
@@ -468,8 +460,8 @@ async def test_kb_files_are_read_and_written_off_the_event_loop(
                                  data=b"[" * 100_000 + b"]" * 100_000) as resp:
                 error = (await resp.json())["error"]
                 assert resp.status == 422 and error["code"] == "invalid_kb_file", (fmt, error)
-    assert [t.split("@")[0] for t in threads] == ["dumps", "loads", *(["loads"] * len(FORMATS))]
-    assert not [t for t in threads if t.endswith(loop_thread)], "ran on the event loop"
+    assert log.names == ["dumps", "loads", *(["loads"] * len(FORMATS))]
+    assert not log.ran_on_this_thread(), "ran on the event loop"
 
 
 async def test_a_page_of_entries_reads_only_that_page(

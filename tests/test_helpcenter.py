@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 import pytest
@@ -23,6 +21,7 @@ from storage.models import utcnow
 from storage.models_broadcast import Broadcast
 from storage.models_help import HelpArticleStat, HelpSearch, HelpVote
 from tests.conftest import make_settings
+from tests.helpers import ThreadLog
 from tests.webapp import Served, eventually, serve
 
 PUBLIC = "https://help.example.com"
@@ -270,20 +269,12 @@ async def test_the_site_the_home_page_and_the_sitemap_are_built_off_the_event_lo
     from handlers.helpcenter import site as help_site
     from handlers.helpcenter import web as help_web
 
-    threads: list[str] = []
-
-    def recorded(name: str, real: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            threads.append(f"{name}@{threading.get_ident()}")
-            return real(*args, **kwargs)
-        return call
-
-    monkeypatch.setattr(help_site, "build", recorded("site", help_site.build))
-    monkeypatch.setattr(help_render, "sitemap", recorded("sitemap", help_render.sitemap))
-    monkeypatch.setattr(help_web.HelpCenter, "page", recorded("page", help_web.HelpCenter.page))
+    log = ThreadLog()
+    monkeypatch.setattr(help_site, "build", log.wrap("site", help_site.build))
+    monkeypatch.setattr(help_render, "sitemap", log.wrap("sitemap", help_render.sitemap))
+    monkeypatch.setattr(help_web.HelpCenter, "page", log.wrap("page", help_web.HelpCenter.page))
     for path in ("/help/en/", "/help/sitemap.xml"):
         status, body, _ = await get(site, path)
         assert status == 200 and body
-    names = [t.split("@")[0] for t in threads]
-    assert {"site", "page", "sitemap"} <= set(names), names
-    assert f"@{threading.get_ident()}" not in {t[t.index("@"):] for t in threads}
+    assert {"site", "page", "sitemap"} <= set(log.names), log.names
+    assert not log.ran_on_this_thread(), "ran on the event loop"
