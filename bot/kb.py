@@ -131,7 +131,6 @@ class KnowledgeService:
         matcher = await self._build(entries, "default" if staged else self._kind)
         self._entries = {e.key: e for e in entries}
         self._matcher, self._revision = matcher, revision
-        del matcher
         metrics.KB_REVISION.set(revision)
         heap.swapped()
         log.info(

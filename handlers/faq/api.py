@@ -74,15 +74,15 @@ async def list_entries(request: web.Request) -> web.Response:
     key = _entry_key(after)
     locale, tag = request.query.get("locale") or None, request.query.get("tag") or None
     q = request.query.get("q", "")
+    core = request.app[CORE]
     if not q and not tag:  # plain paging: one page in SQL, however large the KB
-        core = request.app[CORE]
         async with core.sessions() as session:
             entries = await kb_repo.list_entries(session, locale=locale, after=key,
                                                  limit=limit + 1)
     else:
-        keys = await matching_keys(request.app[CORE], locale=locale, tag=tag, q=q)
+        keys = await matching_keys(core, locale=locale, tag=tag, q=q)
         keys = [k for k in keys if key is None or k > key][:limit + 1]
-        async with request.app[CORE].sessions() as session:
+        async with core.sessions() as session:
             entries = await kb_repo.entries_at(session, keys)
     chunk = entries[:limit]
     more = len(entries) > limit
