@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from openapi_spec_validator import validate
+from yarl import URL
 
 from bot.api.base import registry
 from knowledge.entries import KBEntry
@@ -225,6 +226,11 @@ async def test_kb_search_pages_folds_case_and_filters_off_the_event_loop(
                 assert ids == ["zz_parcel"], (params, ids)
         async with http.get("/api/v1/kb/entries", params={"tag": "zebru-piegāde"}) as resp:
             assert (await resp.json())["items"] == [], "tags match exactly"
+        # hostile search text (a lone surrogate's bytes, a NUL, control characters) finds
+        # nothing and fails nothing: it is only compared in Python, never sent to the database
+        for raw in ("q=%ED%A0%80", "q=%00", "tag=%ED%A0%80", "q=%01%1B&tag=%00", "q=" + "a" * 5000):
+            async with http.get(URL(f"/api/v1/kb/entries?{raw}", encoded=True)) as resp:
+                assert resp.status == 200 and (await resp.json())["items"] == [], raw
         async with srv.core.sessions() as session:
             every = await kb_repo.list_entries(session)
         expected = sorted(e.key for e in every if "e" in " ".join(
